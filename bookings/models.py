@@ -1,0 +1,138 @@
+"""Venues, spaces, add-on items, bookings and their payments. Money is INR as `Decimal` (2 places)."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def new_booking_reference() -> str:
+    """Return a fresh booking reference: ``"BK-"`` followed by 10 uppercase hex digits (40 random bits)."""
+    return "BK-" + secrets.token_hex(5).upper()
+
+
+class Venue(models.Model):
+    name = models.CharField(max_length=200)
+    address = models.TextField(blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Space(models.Model):
+    venue = models.ForeignKey(Venue, on_delete=models.CASCADE, related_name="spaces")
+    name = models.CharField(max_length=200)
+    capacity = models.PositiveIntegerField()
+    price_per_hour = models.DecimalField(max_digits=12, decimal_places=2, help_text="INR per hour, before GST.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["venue_id", "name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.venue.name} – {self.name}"
+
+
+class Item(models.Model):
+    """An add-on that can be booked with a space (catering, projector, decoration...)."""
+
+    name = models.CharField(max_length=200)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, help_text="INR per unit, before GST.")
+    hsn_sac = models.CharField("HSN/SAC code", max_length=8, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Booking(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        CONFIRMED = "confirmed"
+        PAID = "paid"
+        CANCELLED = "cancelled"
+        REJECTED = "rejected"
+        COMPLETED = "completed"
+
+    #: Statuses that hold the slot: another booking overlapping one of these is refused (409).
+    BLOCKING_STATUSES = (Status.APPROVED, Status.CONFIRMED, Status.PAID)
+    #: Statuses a customer may still cancel.
+    CANCELLABLE_STATUSES = (Status.PENDING, Status.APPROVED, Status.CONFIRMED)
+
+    booking_reference = models.CharField(max_length=13, unique=True, default=new_booking_reference, editable=False)
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings")
+    space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="bookings")
+    start_datetime = models.DateTimeField()
+    end_datetime = models.DateTimeField()
+    attendees = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    event_type = models.CharField(max_length=100, blank=True)
+    customer_note = models.TextField(blank=True)
+    admin_note = models.TextField(blank=True)
+    total_amount = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, help_text="INR, taxable value (before GST)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-start_datetime", "-id"]
+        indexes = [models.Index(fields=["space", "start_datetime", "end_datetime"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_datetime__gt=models.F("start_datetime")), name="booking_end_after_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.booking_reference
+
+
+class BookingItem(models.Model):
+    """One line of a booking: a catalogue `Item` or a custom line (name and price given by the customer)."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="items")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, null=True, blank=True)
+    name = models.CharField(max_length=200)
+    hsn_sac = models.CharField("HSN/SAC code", max_length=8, blank=True)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    line_total = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} × {self.quantity}"
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCESS = "success"
+        FAILED = "failed"
+        REFUNDED = "refunded"
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="payments")
+    amount = models.DecimalField(max_digits=14, decimal_places=2, help_text="INR.")
+    provider = models.CharField(max_length=50, blank=True)
+    provider_reference = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.status}"

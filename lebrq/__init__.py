@@ -1,0 +1,1 @@
+"""LeBRQ venue-booking backend: Django project package."""

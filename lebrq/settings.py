@@ -1,0 +1,204 @@
+"""Django settings for LeBRQ.
+
+Every setting that an operator may change is read from the environment here, once, with a safe default;
+the README lists each variable. Sizes are in bytes, times in seconds, percentages in percent.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+MiB = 1024 * 1024
+
+SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "bookings",
+    "uploads",
+    "health",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lebrq.urls"
+WSGI_APPLICATION = "lebrq.wsgi.application"
+ASGI_APPLICATION = "lebrq.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------
+# SQLite (embedded, zero config) by default; a mysql:// URL selects MariaDB/MySQL through mysqlclient behind a
+# per-process SQLAlchemy QueuePool (django-db-connection-pool). CONN_MAX_AGE stays 0: under ASGI a persistent
+# connection is parked per request thread, while the pool bounds the process to DB_POOL_SIZE + DB_MAX_OVERFLOW.
+DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=2)
+DB_MAX_OVERFLOW = env.int("DB_MAX_OVERFLOW", default=2)
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+DB_POOL_RECYCLE = env.int("DB_POOL_RECYCLE", default=900)
+
+_default_db = env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lebrq.sqlite3'}")
+_default_db["CONN_MAX_AGE"] = 0
+if _default_db["ENGINE"] == "django.db.backends.mysql":
+    _default_db["ENGINE"] = "dj_db_conn_pool.backends.mysql"
+    _default_db["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        "isolation_level": "read committed",
+        **_default_db.get("OPTIONS", {}),
+    }
+    _default_db["POOL_OPTIONS"] = {
+        "POOL_SIZE": DB_POOL_SIZE,
+        "MAX_OVERFLOW": DB_MAX_OVERFLOW,
+        "TIMEOUT": DB_POOL_TIMEOUT,
+        "RECYCLE": DB_POOL_RECYCLE,
+        "PRE_PING": True,
+    }
+    _default_db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+elif _default_db["ENGINE"] == "django.db.backends.sqlite3":
+    _default_db["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **_default_db.get("OPTIONS", {}),
+    }
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-in"
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Kolkata")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files (admin CSS/JS) ------------------------------------------------------------------------
+# `/static/<name>` belongs to uploaded media (the original app's URL), so the project's own assets live under
+# /assets/ and WhiteNoise serves them under uvicorn.
+STATIC_URL = "/assets/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Uploads --------------------------------------------------------------------------------------------
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+MEDIA_URL = "/static/"
+# Same filesystem as MEDIA_ROOT, so moving a finished upload into place is a rename.
+FILE_UPLOAD_TEMP_DIR = env.path("FILE_UPLOAD_TEMP_DIR", default=str(VAR_DIR / "tmp"))
+# Only the disk-backed handler: an upload is written to FILE_UPLOAD_TEMP_DIR chunk by chunk.
+FILE_UPLOAD_HANDLERS = ["uploads.handlers.ChecksumTemporaryFileUploadHandler"]
+# Also the size at which the ASGI handler's SpooledTemporaryFile rolls the request body over to disk.
+# Must stay small and non-zero: 0 means "never roll over", which keeps the whole body in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
+FILE_UPLOAD_PERMISSIONS = 0o644
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=100)
+# Upper bound of each upload kind, in bytes (checked on Content-Length before the body is read).
+UPLOAD_MAX_BYTES = {
+    "image": env.int("UPLOAD_MAX_IMAGE_BYTES", default=15 * MiB),
+    "video": env.int("UPLOAD_MAX_VIDEO_BYTES", default=2048 * MiB),
+    "document": env.int("UPLOAD_MAX_DOCUMENT_BYTES", default=25 * MiB),
+}
+# Size of each read when a file or PDF is streamed out, in bytes.
+STREAM_CHUNK_SIZE = 64 * 1024
+
+# --- Memory protection ----------------------------------------------------------------------------------
+MEMORY_PROTECTION_ENABLED = env.bool("MEMORY_PROTECTION_ENABLED", default=True)
+MEMORY_THRESHOLD_PERCENT = env.float("MEMORY_THRESHOLD_PERCENT", default=85.0)
+MEMORY_CRITICAL_PERCENT = env.float("MEMORY_CRITICAL_PERCENT", default=90.0)
+MEMORY_SAMPLE_INTERVAL = env.float("MEMORY_SAMPLE_INTERVAL", default=0.25)
+MEMORY_RETRY_AFTER = env.int("MEMORY_RETRY_AFTER", default=5)
+
+# --- API ------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "lebrq.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SIMPLE_JWT = {
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("ACCESS_TOKEN_LIFETIME", default=24 * 3600)),
+    "SIGNING_KEY": SECRET_KEY,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LeBRQ API",
+    "DESCRIPTION": "Venue bookings, GST invoices, uploads and downloads.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Invoices -------------------------------------------------------------------------------------------
+INVOICE_SELLER = {
+    "legal_name": env.str("SELLER_LEGAL_NAME", default="LeBRQ Venues Private Limited"),
+    "address": env.str("SELLER_ADDRESS", default="12 MG Road, Kochi, Kerala 682016"),
+    "state": env.str("SELLER_STATE", default="Kerala"),
+    "state_code": env.str("SELLER_STATE_CODE", default="32"),
+    "gstin": env.str("SELLER_GSTIN", default="32AABCL1234F1Z5"),
+    "pan": env.str("SELLER_PAN", default="AABCL1234F"),
+    "phone": env.str("SELLER_PHONE", default="+91 484 400 0000"),
+    "email": env.str("SELLER_EMAIL", default="accounts@lebrq.example"),
+    "website": env.str("SELLER_WEBSITE", default="https://lebrq.example"),
+}
+GST_RATE_PERCENT = env.decimal("GST_RATE_PERCENT", default="18")
+SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,18 @@
+"""URL map. API paths keep the original app's, so its web and mobile clients keep working."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("health.urls")),
+    path("", include("uploads.urls")),
+    path("api/", include("bookings.urls")),
+]
+
+handler400 = "lebrq.errors.handler400"
+handler404 = "lebrq.errors.handler404"
+handler500 = "lebrq.errors.handler500"

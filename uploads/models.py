@@ -1,0 +1,36 @@
+"""Uploaded files: the bytes live under MEDIA_ROOT with a generated name; this row describes them."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Upload(models.Model):
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        VIDEO = "video"
+        DOCUMENT = "document"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    #: Generated storage name, relative to MEDIA_ROOT, e.g. ``"images/3f9c…e1.jpg"``.
+    name = models.CharField(max_length=255, unique=True)
+    #: The client's filename, sanitised; given back in Content-Disposition.
+    original_name = models.CharField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    content_type = models.CharField(max_length=100, help_text="Detected from the file's bytes.")
+    sha256 = models.CharField(max_length=64, help_text="Hex digest computed while the upload streamed.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="uploads"
+    )
+    is_public = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def etag(self) -> str:
+        """Strong entity tag (RFC 9110 §8.8.3) of the stored representation: its SHA-256, quoted."""
+        return f'"{self.sha256}"'

@@ -1,0 +1,3 @@
+"""URLs of the uploads app."""
+
+urlpatterns = []
