@@ -5,6 +5,7 @@ the README lists each variable. Sizes are in bytes, times in seconds, percentage
 """
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -95,6 +96,8 @@ if _default_db["ENGINE"] == "django.db.backends.mysql":
     }
     _default_db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 elif _default_db["ENGINE"] == "django.db.backends.sqlite3":
+    if _default_db["NAME"] not in ("", ":memory:"):
+        Path(_default_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     _default_db["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
@@ -191,7 +194,7 @@ INVOICE_SELLER = {
     "email": env.str("SELLER_EMAIL", default="accounts@lebrq.example"),
     "website": env.str("SELLER_WEBSITE", default="https://lebrq.example"),
 }
-GST_RATE_PERCENT = env.decimal("GST_RATE_PERCENT", default="18")
+GST_RATE_PERCENT = Decimal(env.str("GST_RATE_PERCENT", default="18"))
 SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
 
 LOGGING = {

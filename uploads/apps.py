@@ -1,6 +1,14 @@
+from pathlib import Path
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class UploadsConfig(AppConfig):
     name = "uploads"
     verbose_name = "Uploads"
+
+    def ready(self):
+        # The media store and the upload temp dir must exist before the first upload (and Django's checks).
+        for directory in (settings.MEDIA_ROOT, settings.FILE_UPLOAD_TEMP_DIR):
+            Path(directory).mkdir(parents=True, exist_ok=True)
