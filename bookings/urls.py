@@ -1,3 +1,20 @@
-"""URLs of the bookings app."""
+"""URLs of the bookings API (mounted under /api/); a trailing slash is optional."""
 
-urlpatterns = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from lebrq.auth import LoginView, MeView
+
+from .views import BookingViewSet, ItemViewSet, VenueViewSet
+
+router = SimpleRouter()
+router.trailing_slash = "/?"  # accept both /api/bookings and /api/bookings/ (the constructor takes only a bool)
+router.register("venues", VenueViewSet, basename="venue")
+router.register("items", ItemViewSet, basename="item")
+router.register("bookings", BookingViewSet, basename="booking")
+
+urlpatterns = [
+    path("auth/login", LoginView.as_view(), name="login"),
+    path("auth/me", MeView.as_view(), name="me"),
+    *router.urls,
+]

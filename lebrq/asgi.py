@@ -1,8 +1,55 @@
-"""ASGI entry point: Django wrapped in the project's pure-ASGI guards (see `lebrq.http.guards`)."""
+"""ASGI entry point: Django wrapped in the project's pure-ASGI guards (`lebrq.http.guards`).
 
+Order, outermost first: `MemoryGuard` (shed before anything else), `UploadLimitGuard` (413/411 on headers),
+Django. ``MEMORY_PROTECTION_ENABLED=0`` removes both guards.
+"""
+
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lebrq.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from django.conf import settings  # noqa: E402  (after Django is set up)
+
+from lebrq.http.guards import MemoryGuard, UploadLimitGuard  # noqa: E402
+from lebrq.memory import MiB, MemorySampler  # noqa: E402
+
+logger = logging.getLogger("lebrq.memory")
+
+
+def build_application():
+    """Django's ASGI app, guarded as the settings say; logs one "Memory protection" line with its settings."""
+    if not settings.MEMORY_PROTECTION_ENABLED:
+        logger.info("Memory protection disabled (MEMORY_PROTECTION_ENABLED=0)")
+        return django_application
+    sampler = MemorySampler(
+        interval=settings.MEMORY_SAMPLE_INTERVAL,
+        rss_cap_bytes=settings.MEMORY_MAX_RSS_MB * MiB if settings.MEMORY_MAX_RSS_MB else None,
+        gc_interval=settings.MEMORY_GC_INTERVAL,
+    )
+    guarded = MemoryGuard(
+        UploadLimitGuard(django_application, settings.UPLOAD_MAX_BYTES),
+        sampler,
+        threshold=settings.MEMORY_THRESHOLD_PERCENT,
+        critical=settings.MEMORY_CRITICAL_PERCENT,
+        retry_after=settings.MEMORY_RETRY_AFTER,
+    )
+    reading = sampler.latest
+    logger.info(
+        "Memory protection enabled: threshold %.0f%%, critical %.0f%%, source %s, usage %.1f%%, "
+        "sample every %.2fs, per-process cap %s MB, periodic GC %s",
+        settings.MEMORY_THRESHOLD_PERCENT,
+        settings.MEMORY_CRITICAL_PERCENT,
+        reading.source,
+        reading.used_percent,
+        settings.MEMORY_SAMPLE_INTERVAL,
+        settings.MEMORY_MAX_RSS_MB or "none",
+        f"every {settings.MEMORY_GC_INTERVAL:.0f}s" if settings.MEMORY_GC_INTERVAL else "off",
+    )
+    return guarded
+
+
+application = build_application()

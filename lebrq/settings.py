@@ -39,6 +39,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "lebrq.middleware.MemoryErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,6 +159,8 @@ MEMORY_THRESHOLD_PERCENT = env.float("MEMORY_THRESHOLD_PERCENT", default=85.0)
 MEMORY_CRITICAL_PERCENT = env.float("MEMORY_CRITICAL_PERCENT", default=90.0)
 MEMORY_SAMPLE_INTERVAL = env.float("MEMORY_SAMPLE_INTERVAL", default=0.25)
 MEMORY_RETRY_AFTER = env.int("MEMORY_RETRY_AFTER", default=5)
+MEMORY_MAX_RSS_MB = env.int("MEMORY_MAX_RSS_MB", default=0)  # 0: no per-process cap
+MEMORY_GC_INTERVAL = env.float("MEMORY_GC_INTERVAL", default=0)  # seconds; 0: no periodic collection
 
 # --- API ------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -205,3 +208,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Bookings -------------------------------------------------------------------------------------------
+BOOKING_MAX_DAYS = env.int("BOOKING_MAX_DAYS", default=31)

@@ -1,3 +1,11 @@
-"""URLs of the uploads app."""
+"""URLs of uploads: the upload endpoints and the two download prefixes of the original app."""
 
-urlpatterns = []
+from django.urls import path, re_path
+
+from .views import ServeUploadView, UploadView
+
+urlpatterns = [
+    re_path(r"^api/uploads/(?P<kind>image|video|document)/?$", UploadView.as_view(), name="upload"),
+    path("api/uploads/<path:name>", ServeUploadView.as_view(), name="upload-serve"),
+    path("static/<path:name>", ServeUploadView.as_view(), name="static-serve"),
+]

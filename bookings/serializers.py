@@ -1,0 +1,121 @@
+"""Serializers of the bookings API, in the original app's JSON shapes."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from rest_framework import serializers
+
+from .models import Booking, BookingItem, Item, Payment, Space, Venue
+
+MAX_MONEY = Decimal("9999999999.99")
+
+
+class SpaceSerializer(serializers.ModelSerializer):
+    venue_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Space
+        fields = ["id", "venue_id", "name", "capacity", "price_per_hour"]
+
+
+class VenueSerializer(serializers.ModelSerializer):
+    spaces = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Venue
+        fields = ["id", "name", "address", "city", "state", "spaces"]
+
+    def get_spaces(self, venue) -> list[dict]:
+        return SpaceSerializer([s for s in venue.spaces.all() if s.is_active], many=True).data
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Item
+        fields = ["id", "name", "unit_price", "hsn_sac"]
+
+
+class BookingItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BookingItem
+        fields = ["id", "item_id", "name", "hsn_sac", "quantity", "unit_price", "line_total"]
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = ["id", "amount", "provider", "provider_reference", "status", "paid_at"]
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    """A booking as clients read it; ``admin_note`` is shown to staff only."""
+
+    space = SpaceSerializer(read_only=True)
+    venue_name = serializers.CharField(source="space.venue.name", read_only=True)
+    customer_id = serializers.IntegerField(read_only=True)
+    items = BookingItemSerializer(many=True, read_only=True)
+    payments = PaymentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "booking_reference",
+            "customer_id",
+            "space_id",
+            "space",
+            "venue_name",
+            "start_datetime",
+            "end_datetime",
+            "attendees",
+            "status",
+            "event_type",
+            "customer_note",
+            "admin_note",
+            "total_amount",
+            "items",
+            "payments",
+            "created_at",
+            "updated_at",
+        ]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not (request and request.user and request.user.is_staff):
+            data.pop("admin_note")
+        return data
+
+
+class ItemLineSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+
+
+class CustomItemSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), max_value=MAX_MONEY)
+
+
+class BookingCreateSerializer(serializers.Serializer):
+    """Input of ``POST /api/bookings``; datetimes without an offset are read in settings.TIME_ZONE."""
+
+    space_id = serializers.IntegerField(min_value=1)
+    start_datetime = serializers.DateTimeField()
+    end_datetime = serializers.DateTimeField()
+    attendees = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
+    items = ItemLineSerializer(many=True, required=False, default=list, max_length=100)
+    custom_items = CustomItemSerializer(many=True, required=False, default=list, max_length=100)
+    customer_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    event_type = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        start, end = attrs["start_datetime"], attrs["end_datetime"]
+        if end <= start:
+            raise serializers.ValidationError({"end_datetime": ["Must be after start_datetime."]})
+        if (end - start).days > settings.BOOKING_MAX_DAYS:
+            raise serializers.ValidationError(
+                {"end_datetime": [f"A booking lasts at most {settings.BOOKING_MAX_DAYS} days."]}
+            )
+        return attrs

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages needed to build the Python dependencies (mysqlclient needs pkg-config, a C
+# compiler, Python headers and the MariaDB client headers), on Debian/Ubuntu when they are missing.
+set -euo pipefail
+
+missing=()
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v gcc >/dev/null || missing+=(gcc)
+pkg-config --exists libmariadb 2>/dev/null || pkg-config --exists mysqlclient 2>/dev/null || missing+=(libmariadb-dev)
+python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || missing+=(python3-dev)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if command -v apt-get >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "Installing system packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "Please install: ${missing[*]} (pkg-config, a C compiler, Python headers, venv, MariaDB/MySQL client headers)" >&2
+  exit 1
+fi

@@ -1,0 +1,97 @@
+"""Memory readings from fake cgroup v1/v2 trees built in tmp_path, and the sampler thread."""
+
+import time
+
+import pytest
+
+from lebrq import memory
+
+GiB = 1024**3
+HOST_TOTAL = 24 * GiB
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def proc_cgroup(tmp_path):
+    path = tmp_path / "proc-self-cgroup"
+    write(path, "0::/\n")
+    return path
+
+
+def test_cgroup_v2_limit_and_usage_minus_inactive_file(tmp_path, proc_cgroup):
+    root = tmp_path / "cg"
+    write(root / "memory.max", f"{2 * GiB}\n")
+    write(root / "memory.current", f"{GiB}\n")
+    write(root / "memory.stat", f"anon 100\ninactive_file {256 * 1024 * 1024}\nactive_file 5\n")
+    assert memory.cgroup_usage(root, proc_cgroup, HOST_TOTAL) == (2 * GiB, GiB - 256 * 1024 * 1024, "cgroup-v2")
+
+
+def test_cgroup_v2_in_own_nested_group(tmp_path):
+    root = tmp_path / "cg"
+    own = tmp_path / "self"
+    write(own, "0::/system.slice/lebrq.service\n")
+    write(root / "memory.max", "max\n")
+    write(root / "system.slice/lebrq.service/memory.max", f"{GiB}\n")
+    write(root / "system.slice/lebrq.service/memory.current", f"{GiB // 2}\n")
+    assert memory.cgroup_usage(root, own, HOST_TOTAL) == (GiB, GiB // 2, "cgroup-v2")
+
+
+def test_cgroup_v2_without_limit_is_none(tmp_path, proc_cgroup):
+    root = tmp_path / "cg"
+    write(root / "memory.max", "max\n")
+    write(root / "memory.current", "1000\n")
+    assert memory.cgroup_usage(root, proc_cgroup, HOST_TOTAL) is None
+
+
+def test_cgroup_v1_fallback(tmp_path):
+    root = tmp_path / "cg"
+    own = tmp_path / "self"
+    write(own, "4:memory:/docker/abc\n0::/\n")
+    base = root / "memory/docker/abc"
+    write(base / "memory.limit_in_bytes", f"{4 * GiB}\n")
+    write(base / "memory.usage_in_bytes", f"{3 * GiB}\n")
+    write(base / "memory.stat", f"cache 1\ntotal_inactive_file {GiB}\n")
+    assert memory.cgroup_usage(root, own, HOST_TOTAL) == (4 * GiB, 2 * GiB, "cgroup-v1")
+
+
+def test_cgroup_v1_unlimited_counts_as_no_limit(tmp_path, proc_cgroup):
+    root = tmp_path / "cg"
+    write(root / "memory/memory.limit_in_bytes", "9223372036854771712\n")
+    write(root / "memory/memory.usage_in_bytes", f"{GiB}\n")
+    assert memory.cgroup_usage(root, proc_cgroup, HOST_TOTAL) is None
+
+
+def test_read_memory_falls_back_to_host(tmp_path, proc_cgroup):
+    reading = memory.read_memory(cgroup_root=tmp_path / "none", proc_cgroup=proc_cgroup)
+    assert reading.source == "host"
+    assert 0 < reading.used_percent < 100
+    assert reading.process_rss_bytes > 0
+
+
+def test_rss_cap_raises_the_percentage():
+    reading = memory.MemoryReading(total_bytes=100, used_bytes=10, source="host", process_rss_bytes=300,
+                                   rss_cap_bytes=400)
+    assert reading.system_percent == 10.0
+    assert reading.used_percent == 75.0
+    assert reading.available_bytes == 90
+
+
+def test_sampler_refreshes_latest_on_its_thread():
+    readings = iter(range(1000))
+
+    def fake_read():
+        return memory.MemoryReading(100, next(readings), "host", 1)
+
+    sampler = memory.MemorySampler(interval=0.01, read=fake_read)
+    assert sampler.latest.used_bytes == 0
+    sampler.start()
+    sampler.start()
+    deadline = time.monotonic() + 5
+    while sampler.latest.used_bytes < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sampler.stop()
+    assert sampler.latest.used_bytes >= 3

@@ -1,0 +1,179 @@
+"""A real uvicorn process serving the project, for tests of streaming, ranges, uploads and memory.
+
+The server runs in its own process with its own database (an SQLite file, or a fresh MariaDB database when
+the suite runs on MariaDB), MEDIA_ROOT and temp dir, migrated and seeded with ``seed_demo``; tests talk to
+it over HTTP only.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url_for(name: str, directory: Path) -> str:
+    """A fresh database for a live server: MariaDB when the suite runs on it, else an SQLite file."""
+    current = os.environ.get("DATABASE_URL", "")
+    if not current.startswith("mysql"):
+        return f"sqlite:///{directory / 'live.sqlite3'}"
+    import MySQLdb
+
+    parts = urlsplit(current)
+    conn = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
+                           passwd=parts.password or "")
+    db_name = f"lebrq_{name}"
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+        cursor.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    conn.close()
+    return parts._replace(path=f"/{db_name}").geturl()
+
+
+@dataclass
+class LiveServer:
+    """A running uvicorn worker: ``url`` is its base URL, ``process`` its psutil handle, ``log`` its output."""
+
+    directory: Path
+    env: dict
+    url: str = ""
+    popen: subprocess.Popen | None = None
+    log: Path = field(init=False)
+
+    def __post_init__(self):
+        self.log = self.directory / "server.log"
+
+    @property
+    def process(self) -> psutil.Process:
+        return psutil.Process(self.popen.pid)
+
+    @property
+    def media_root(self) -> Path:
+        return Path(self.env["MEDIA_ROOT"])
+
+    @property
+    def temp_dir(self) -> Path:
+        return Path(self.env["FILE_UPLOAD_TEMP_DIR"])
+
+    def manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def start(self) -> "LiveServer":
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "lebrq.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+             "--timeout-keep-alive", "5", "--log-level", "warning"],
+            cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"uvicorn did not answer: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+
+    def token(self, username="customer", password="lebrq-customer") -> str:
+        response = httpx.post(self.url + "/api/auth/login", json={"username": username, "password": password})
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def client(self, username="customer", password="lebrq-customer", **kwargs) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token(username, password)}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
+
+
+def make_server(tmp_path_factory, name: str, **settings: str) -> LiveServer:
+    directory = tmp_path_factory.mktemp(name)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for(name, directory),
+        "MEDIA_ROOT": str(directory / "media"),
+        "FILE_UPLOAD_TEMP_DIR": str(directory / "tmp"),
+        "STATIC_ROOT": str(directory / "static"),
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+    server = LiveServer(directory, env)
+    server.manage("migrate", "--noinput", "-v0")
+    server.manage("seed_demo")
+    return server.start()
+
+
+@pytest.fixture(scope="session")
+def live_server_uvicorn(tmp_path_factory):
+    """One uvicorn worker for the session, default settings, seeded with the demo data."""
+    server = make_server(tmp_path_factory, "live")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path_factory):
+    """Start extra servers with particular settings: ``server_factory("name", MEMORY_THRESHOLD_PERCENT="1")``."""
+    servers = []
+
+    def start(name: str, **settings: str) -> LiveServer:
+        servers.append(make_server(tmp_path_factory, name, **settings))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class PeakRSS:
+    """Samples a process's RSS every 10 ms on a thread; ``growth`` is peak minus the value at start (bytes)."""
+
+    def __init__(self, process: psutil.Process):
+        self.process = process
+        self.baseline = process.memory_info().rss
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.baseline

@@ -1,0 +1,53 @@
+"""Decide a file's type by its bytes (magic numbers), not by the client's Content-Type or filename.
+
+Detection is the `filetype` library's, over the first `SNIFF_BYTES` bytes; this module only says which
+detected types each upload kind accepts.
+"""
+
+from dataclasses import dataclass
+
+import filetype
+
+#: How many leading bytes are read to detect the type (filetype's own signature window).
+SNIFF_BYTES = 8192
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif"})
+VIDEO_TYPES = frozenset(
+    {
+        "video/mp4",
+        "video/quicktime",
+        "video/webm",
+        "video/x-matroska",
+        "video/x-msvideo",
+        "video/mpeg",
+        "video/x-m4v",
+    }
+)
+DOCUMENT_TYPES = frozenset({"application/pdf"}) | IMAGE_TYPES
+
+ACCEPTED = {"image": IMAGE_TYPES, "video": VIDEO_TYPES, "document": DOCUMENT_TYPES}
+
+
+@dataclass(frozen=True)
+class DetectedType:
+    mime: str
+    extension: str
+
+
+class UnsupportedType(ValueError):
+    """The bytes are not of a type the upload kind accepts (the API answers 415)."""
+
+
+def detect(head: bytes, kind: str) -> DetectedType:
+    """Detect the type of a file from its first bytes and check that ``kind`` accepts it.
+
+    ``head`` is at most `SNIFF_BYTES` bytes from the start of the file; ``kind`` is ``"image"``, ``"video"`` or
+    ``"document"``. Raises `UnsupportedType` with a message naming what was found and what is accepted.
+    """
+    guess = filetype.guess(head)
+    accepted = ACCEPTED[kind]
+    if guess is None or guess.mime not in accepted:
+        found = guess.mime if guess else "an unrecognised type"
+        names = ", ".join(sorted(accepted))
+        raise UnsupportedType(f"The file's content is {found}; a {kind} upload accepts {names}.")
+    return DetectedType(mime=guess.mime, extension=guess.extension)

@@ -1,0 +1,85 @@
+"""Upload (``POST /api/uploads/<kind>``) and download (``GET``/``HEAD`` ``/static/<name>``, ``/api/uploads/<name>``)."""
+
+import os
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lebrq.http.conditional import Representation
+from lebrq.http.streaming import file_response
+
+from .models import Upload
+from .services import store_upload
+
+
+class UploadSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    path = serializers.CharField(source="name")
+    name = serializers.CharField(source="original_name")
+
+    class Meta:
+        model = Upload
+        fields = ["id", "url", "path", "name", "size", "content_type", "etag", "kind", "is_public"]
+
+    def get_url(self, upload) -> str:
+        return settings.MEDIA_URL + upload.name
+
+
+class UploadView(APIView):
+    """Multipart field ``file`` → 201 with the stored upload. 400 no file, 413 too large, 415 wrong type."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request=inline_serializer("UploadRequest", {"file": serializers.FileField()}),
+        responses={201: UploadSerializer, 413: OpenApiTypes.OBJECT, 415: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, kind: str):
+        uploaded = request.FILES.get("file")
+        if uploaded is None:
+            raise ValidationError({"file": ["No file was submitted in the multipart field 'file'."]})
+        upload = store_upload(uploaded, kind=kind, owner=request.user)
+        return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+
+class ServeUploadView(APIView):
+    """Serve a stored upload from disk with byte ranges and validators (see `lebrq.http.streaming`).
+
+    Public uploads are served to anyone; a private one only to its owner and staff — anyone else gets 404,
+    so its existence is not revealed.
+    """
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY), 206: OpenApiTypes.BINARY})
+    def get(self, request, name: str):
+        upload = Upload.objects.filter(name=name).first()
+        user = request.user
+        visible = upload is not None and (
+            upload.is_public or (user is not None and (user.is_staff or upload.owner_id == user.id))
+        )
+        if not visible:
+            raise NotFound()
+        path = default_storage.path(upload.name)
+        try:
+            stat_result = os.stat(path)
+        except FileNotFoundError:
+            raise NotFound() from None
+        return file_response(
+            request,
+            path=path,
+            representation=Representation(
+                size=stat_result.st_size, etag=upload.etag, last_modified=stat_result.st_mtime
+            ),
+            content_type=upload.content_type,
+            filename=upload.original_name or None,
+            cache_control="public, max-age=0, must-revalidate" if upload.is_public else "private, no-cache",
+        )
