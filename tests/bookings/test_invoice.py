@@ -1,0 +1,345 @@
+"""Invoice content, the rendered PDF's text, resource confinement and clean-up on failure."""
+
+import io
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from pathlib import Path
+
+import pypdf
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.template.loader import render_to_string
+from xhtml2pdf import files as xhtml2pdf_files
+from xhtml2pdf.config.resources import ResourceAccessError
+
+from bookings import invoice
+from bookings.invoice import (
+    ASSETS_DIR,
+    PROFORMA_INVOICE,
+    TAX_INVOICE,
+    InvoiceNotAvailable,
+    InvoiceRenderError,
+    build_invoice,
+    invoice_context,
+    render_invoice_pdf,
+    static_link_callback,
+)
+from bookings.models import Booking, BookingItem, Item, Payment, Space, Venue
+
+BEFORE_EVENT = datetime(2030, 1, 1, tzinfo=UTC)
+AFTER_EVENT = datetime(2030, 4, 1, tzinfo=UTC)
+ITEMS = [("Projector & screen", "998596", 1, D("1500.00")), ("Veg buffet (per plate)", "996334", 120, D("450.00"))]
+HOSTILE_NOTE = 'Stage please.\n<img src="/etc/passwd"> <b>x</b> <img src="http://169.254.169.254/latest/meta-data/">'
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
+
+
+@pytest.fixture
+def invoice_customer(db):
+    return get_user_model().objects.create_user(
+        username="asha", email="asha@example.com", password="x-unused-x", first_name="Asha", last_name="Menon"
+    )
+
+
+@pytest.fixture
+def make_booking(invoice_customer):
+    """``make_booking(start=, end=, status=, note=, items=[(name, hsn_sac, quantity, unit_price)], paid=[amounts])``.
+
+    Defaults: 14 Mar 2030, 10:00–14:00 IST in a 2,500/h hall, confirmed.
+    """
+    venue = Venue.objects.create(name="Marine Drive Hall", city="Kochi", state="Kerala")
+    space = Space.objects.create(venue=venue, name="Main Hall", capacity=200, price_per_hour=D("2500.00"))
+
+    def make(
+        *,
+        start=datetime(2030, 3, 14, 4, 30, tzinfo=UTC),
+        end=datetime(2030, 3, 14, 8, 30, tzinfo=UTC),
+        status=Booking.Status.CONFIRMED,
+        note="",
+        items=(),
+        paid=(),
+    ):
+        booking = Booking.objects.create(
+            customer=invoice_customer,
+            space=space,
+            start_datetime=start,
+            end_datetime=end,
+            status=status,
+            attendees=120,
+            event_type="Wedding reception",
+            customer_note=note,
+        )
+        for name, hsn_sac, quantity, unit_price in items:
+            item = Item.objects.create(name=name, unit_price=unit_price, hsn_sac=hsn_sac)
+            BookingItem.objects.create(
+                booking=booking,
+                item=item,
+                name=name,
+                hsn_sac=hsn_sac,
+                quantity=quantity,
+                unit_price=unit_price,
+                line_total=unit_price * quantity,
+            )
+        for amount in paid:
+            Payment.objects.create(booking=booking, amount=amount, status=Payment.Status.SUCCESS, provider="test")
+        return booking
+
+    return make
+
+
+@pytest.fixture
+def out_dir(tmp_path):
+    """A directory for rendered PDFs that does not exist yet (render_invoice_pdf creates it)."""
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def booking(make_booking):
+    # 10:00–14:00 IST, 4 h × 2,500 = 10,000; + 1,500 + 54,000 = 65,500 taxable; 9 % = 5,895 each; 77,290 total.
+    return make_booking(items=ITEMS, paid=[D("20000.00"), D("5000.00")], note=HOSTILE_NOTE)
+
+
+@pytest.mark.django_db
+def test_build_invoice_lines_and_totals(booking):
+    Payment.objects.create(booking=booking, amount=D("99999"), status=Payment.Status.FAILED)
+    inv = build_invoice(booking, now=BEFORE_EVENT)
+    totals = inv.totals
+    assert inv.title == PROFORMA_INVOICE
+    assert [(line.description.split(":")[0], line.hsn_sac, line.quantity, line.rate) for line in totals.lines] == [
+        ("Venue rental", settings.SAC_VENUE_RENTAL, D(4), D("2500.00")),
+        ("Projector & screen", "998596", D(1), D("1500.00")),
+        ("Veg buffet (per plate)", "996334", D(120), D("450.00")),
+    ]
+    assert totals.line_taxable_values == (D("10000.00"), D("1500.00"), D("54000.00"))
+    assert totals.taxable_value == D("65500.00")
+    assert totals.intra_state
+    assert (totals.cgst, totals.sgst, totals.igst) == (D("5895.00"), D("5895.00"), D("0.00"))
+    assert totals.grand_total == D("77290.00")
+    assert totals.amount_paid == D("25000.00")  # the failed payment does not count
+    assert totals.balance_due == D("52290.00")
+    assert inv.amount_in_words == "Rupees Seventy Seven Thousand Two Hundred Ninety Only"
+    assert inv.seller == settings.INVOICE_SELLER
+    assert inv.buyer == {"name": "Asha Menon", "email": "asha@example.com"}
+    assert inv.place_of_supply == f"{settings.INVOICE_SELLER['state']} ({settings.INVOICE_SELLER['state_code']})"
+    assert str(inv.event_start.tzinfo) == settings.TIME_ZONE
+    assert invoice_context(inv)["event_start"] == "14 Mar 2030, 10:00 AM IST"
+
+
+@pytest.mark.django_db
+def test_fractional_hours_and_username_fallback(make_booking, invoice_customer):
+    invoice_customer.first_name = invoice_customer.last_name = ""
+    invoice_customer.save()
+    # 10:00–11:20 IST: 4/3 h × 2,500 = 3,333.333… → 3,333.33
+    booking = make_booking(end=datetime(2030, 3, 14, 5, 50, tzinfo=UTC))
+    inv = build_invoice(booking, now=BEFORE_EVENT)
+    assert inv.totals.line_taxable_values == (D("3333.33"),)
+    assert invoice_context(inv)["rows"][0]["quantity"] == "1.3333"
+    assert inv.buyer["name"] == "asha"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "now", "title"),
+    [
+        (Booking.Status.PENDING, BEFORE_EVENT, PROFORMA_INVOICE),
+        (Booking.Status.APPROVED, BEFORE_EVENT, PROFORMA_INVOICE),
+        (Booking.Status.CONFIRMED, BEFORE_EVENT, PROFORMA_INVOICE),
+        (Booking.Status.PAID, BEFORE_EVENT, PROFORMA_INVOICE),
+        (Booking.Status.CONFIRMED, datetime(2030, 3, 14, 4, 30, tzinfo=UTC), TAX_INVOICE),  # at the start
+        (Booking.Status.PAID, AFTER_EVENT, TAX_INVOICE),
+        (Booking.Status.PENDING, AFTER_EVENT, PROFORMA_INVOICE),  # not yet a confirmed supply
+        (Booking.Status.APPROVED, AFTER_EVENT, PROFORMA_INVOICE),
+        (Booking.Status.COMPLETED, AFTER_EVENT, TAX_INVOICE),
+        (Booking.Status.COMPLETED, BEFORE_EVENT, TAX_INVOICE),
+    ],
+)
+def test_document_title(make_booking, status, now, title):
+    assert build_invoice(make_booking(status=status), now=now).title == title
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [Booking.Status.CANCELLED, Booking.Status.REJECTED])
+def test_no_invoice_for_cancelled_or_rejected(make_booking, out_dir, status):
+    booking = make_booking(status=status)
+    with pytest.raises(InvoiceNotAvailable):
+        build_invoice(booking)
+    with pytest.raises(InvoiceNotAvailable):
+        render_invoice_pdf(booking, directory=out_dir)
+    assert not out_dir.exists()  # refused before any file or directory is made
+
+
+@pytest.mark.django_db
+def test_proforma_pdf_text(booking, out_dir):
+    path = render_invoice_pdf(booking, directory=out_dir, now=BEFORE_EVENT)
+    assert path.parent == out_dir
+    assert path.suffix == ".pdf"
+    assert path.read_bytes().startswith(b"%PDF-")
+    text = pdf_text(path)
+    assert PROFORMA_INVOICE in text
+    assert TAX_INVOICE not in text.replace("not a tax invoice", "")
+    assert booking.booking_reference in text
+    assert settings.INVOICE_SELLER["gstin"] in text
+    assert "CGST @ 9%" in text
+    assert "SGST @ 9%" in text
+    assert "IGST" not in text
+    assert "₹77,290.00" in text
+    assert "₹65,500.00" in text
+    assert "₹52,290.00" in text
+    assert "Rupees Seventy Seven Thousand Two Hundred Ninety Only" in text
+    assert "Asha Menon" in text
+
+
+@pytest.mark.django_db
+def test_tax_invoice_pdf_for_a_past_confirmed_booking(make_booking, out_dir):
+    booking = make_booking(start=datetime(2024, 3, 14, 4, 30, tzinfo=UTC), end=datetime(2024, 3, 14, 8, 30, tzinfo=UTC))
+    text = pdf_text(render_invoice_pdf(booking, directory=out_dir))
+    assert TAX_INVOICE in text
+    assert PROFORMA_INVOICE not in text
+    assert "₹11,800.00" in text  # 10,000 + 900 + 900
+
+
+@pytest.mark.django_db
+def test_customer_text_is_escaped_and_loads_nothing(booking, out_dir, monkeypatch):
+    html = render_to_string("bookings/invoice.html", invoice_context(build_invoice(booking, now=BEFORE_EVENT)))
+    assert "&lt;img src=&quot;/etc/passwd&quot;&gt; &lt;b&gt;x&lt;/b&gt;" in html
+    assert '<img src="/etc/passwd">' not in html
+
+    resolved = []
+
+    def spy(uri, rel=None):
+        resolved.append((uri, static_link_callback(uri, rel)))
+        return resolved[-1][1]
+
+    monkeypatch.setattr(invoice, "static_link_callback", spy)
+    text = pdf_text(render_invoice_pdf(booking, directory=out_dir, now=BEFORE_EVENT))
+    assert '<img src="/etc/passwd"> <b>x</b>' in text
+    assert "169.254.169.254" in text
+    # Only the template's own fonts and logo were asked for, and each resolved inside the assets directory.
+    assert {uri for uri, _ in resolved} == {
+        f"{settings.STATIC_URL}bookings/fonts/DejaVuSans.ttf",
+        f"{settings.STATIC_URL}bookings/fonts/DejaVuSans-Bold.ttf",
+        f"{settings.STATIC_URL}bookings/logo.png",
+    }
+    assert all(Path(path).is_relative_to(ASSETS_DIR) and Path(path).is_file() for _, path in resolved)
+
+
+def test_hostile_markup_fetches_nothing(monkeypatch):
+    """Even markup that did reach xhtml2pdf unescaped reads no file outside the assets and opens no connection."""
+    handed_to_fetchers = []
+    get_manager = xhtml2pdf_files.FileNetworkManager.get_manager
+
+    def spy(uri, basepath=None, policy=None):
+        handed_to_fetchers.append(uri)
+        return get_manager(uri, basepath, policy)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(xhtml2pdf_files.FileNetworkManager, "get_manager", staticmethod(spy))
+    monkeypatch.setattr(xhtml2pdf_files.NetworkFileUri, "_request", no_network)
+    monkeypatch.setattr("socket.getaddrinfo", no_network)
+    html = (
+        '<html><head><link rel="stylesheet" href="http://169.254.169.254/x.css"></head><body>'
+        '<img src="/etc/passwd"><img src="http://169.254.169.254/latest/meta-data/">'
+        '<img src="file:///etc/passwd"><img src="../../../../etc/passwd">'
+        '<p style="background-image: url(/etc/passwd)">x</p></body></html>'
+    )
+    invoice.html_to_pdf(html, io.BytesIO())
+    assert handed_to_fetchers
+    assert set(handed_to_fetchers) == {invoice.BLOCKED_RESOURCE}
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "http://169.254.169.254/",
+        "https://lebrq.example/assets/bookings/logo.png",
+        "//169.254.169.254/x.png",
+        "",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "bookings/logo.png",
+        "/assets/admin/css/base.css",
+        "/assets/bookings/../../../../../etc/passwd",
+        "/assets/bookings/fonts/../../../models.py",
+        "/assets/bookings/%2e%2e/%2e%2e/models.py",
+        "/assets/bookings/fonts/LICENSE",
+        "/assets/bookings/missing.png",
+        "/assets/bookings/fonts\\..\\..\\models.py",
+        "/assets/bookings/logo.png\x00.txt",
+    ],
+)
+def test_link_callback_refuses_everything_else(uri):
+    result = static_link_callback(uri, None)
+    assert result == invoice.BLOCKED_RESOURCE
+    assert not Path(result).exists()
+    assert Path(result).resolve().is_relative_to(ASSETS_DIR)
+
+
+@pytest.mark.parametrize("name", ["fonts/DejaVuSans.ttf", "fonts/DejaVuSans-Bold.ttf", "logo.png"])
+def test_link_callback_resolves_own_assets(name):
+    assert static_link_callback(f"{settings.STATIC_URL}bookings/{name}", None) == str(ASSETS_DIR / name)
+
+
+def test_resource_policy_confines_reads_and_forbids_network():
+    with pytest.raises(ResourceAccessError):
+        invoice.RESOURCE_POLICY.check_path("/etc/passwd")
+    with pytest.raises(ResourceAccessError):
+        invoice.RESOURCE_POLICY.check_url("http://169.254.169.254/latest/meta-data/")
+    invoice.RESOURCE_POLICY.check_path(ASSETS_DIR / "logo.png")
+
+
+def test_shipped_assets():
+    assert (ASSETS_DIR / "fonts" / "LICENSE").read_text().count("Bitstream") >= 1
+    assert (ASSETS_DIR / "logo.png").stat().st_size < 10 * 1024
+
+
+@pytest.mark.django_db
+def test_rupee_sign_is_drawn_with_the_embedded_font(booking, out_dir):
+    path = render_invoice_pdf(booking, directory=out_dir, now=BEFORE_EVENT)
+    assert "₹" in pdf_text(path)
+    fonts = set()
+    for page in pypdf.PdfReader(path).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            if "/FontDescriptor" in font and "/FontFile2" in font["/FontDescriptor"]:
+                fonts.add(str(font["/BaseFont"]).split("+")[-1])
+    assert {"DejaVuSans", "DejaVuSans-Bold"} <= fonts
+
+
+class FailedStatus:
+    err = 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("failure", "raised"),
+    [
+        (RuntimeError("boom"), InvoiceRenderError),
+        (FailedStatus(), InvoiceRenderError),
+        (KeyboardInterrupt(), KeyboardInterrupt),
+    ],
+)
+def test_temp_file_is_removed_when_rendering_fails(booking, out_dir, monkeypatch, failure, raised):
+    def create_pdf(html, dest, **kwargs):
+        dest.write(b"%PDF-1.4 partial")
+        if isinstance(failure, BaseException):
+            raise failure
+        return failure
+
+    monkeypatch.setattr(invoice.pisa, "CreatePDF", create_pdf)
+    with pytest.raises(raised):
+        render_invoice_pdf(booking, directory=out_dir, now=BEFORE_EVENT)
+    assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_default_directory_is_the_upload_temp_dir(booking, out_dir, settings):
+    settings.FILE_UPLOAD_TEMP_DIR = str(out_dir / "spool")
+    path = render_invoice_pdf(booking, now=BEFORE_EVENT)
+    assert path.parent == out_dir / "spool"
+    path.unlink()
