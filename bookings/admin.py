@@ -5,9 +5,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from .models import Booking, BookingItem, Item, Payment, Space, Venue
 from .services import Conflict
 from .views import invoice_response
-from .models import Booking, BookingItem, Item, Payment, Space, Venue
 
 
 class SpaceInline(admin.TabularInline):
@@ -52,8 +52,13 @@ class PaymentInline(admin.TabularInline):
 class BookingAdmin(admin.ModelAdmin):
     list_display = ["booking_reference", "customer", "space", "start_datetime", "status", "total_amount", "invoice"]
     list_filter = ["status", "space", ("start_datetime", admin.DateFieldListFilter)]
-    search_fields = ["booking_reference", "customer__username", "customer__email", "customer__first_name",
-                     "customer__last_name"]
+    search_fields = [
+        "booking_reference",
+        "customer__username",
+        "customer__email",
+        "customer__first_name",
+        "customer__last_name",
+    ]
     date_hierarchy = "start_datetime"
     list_select_related = ["customer", "space__venue"]
     raw_id_fields = ["customer"]

@@ -70,8 +70,9 @@ def create_booking(
         item = catalogue.get(item_id)
         if item is None or not item.is_active:
             raise ValidationError({"items": [f"Item {item_id} does not exist."]}, code="invalid")
-        lines.append(BookingItem(item=item, name=item.name, hsn_sac=item.hsn_sac, quantity=quantity,
-                                 unit_price=item.unit_price))
+        lines.append(
+            BookingItem(item=item, name=item.name, hsn_sac=item.hsn_sac, quantity=quantity, unit_price=item.unit_price)
+        )
     for custom in custom_items:
         lines.append(BookingItem(name=custom.name, quantity=custom.quantity, unit_price=custom.unit_price))
     for line in lines:

@@ -77,9 +77,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         services.cancel_booking(booking.pk)
         return Response(self.get_serializer(self.get_queryset().get(pk=booking.pk)).data)
 
-    @extend_schema(
-        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY), 409: OpenApiTypes.OBJECT}
-    )
+    @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY), 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def invoice(self, request, pk=None):
         """The booking's GST invoice as a PDF, rendered to a temporary file and streamed in 64 KiB chunks."""

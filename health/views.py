@@ -74,6 +74,8 @@ def pool(request):
     if body["pooled"]:
         queue_pool = pool_container.get(connection.alias)
         body.update(
-            checked_out=queue_pool.checkedout(), checked_in=queue_pool.checkedin(), overflow=max(queue_pool.overflow(), 0)
+            checked_out=queue_pool.checkedout(),
+            checked_in=queue_pool.checkedin(),
+            overflow=max(queue_pool.overflow(), 0),
         )
     return JsonResponse(body)

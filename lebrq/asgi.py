@@ -15,7 +15,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from lebrq.http.guards import MemoryGuard, UploadLimitGuard  # noqa: E402
-from lebrq.memory import MiB, MemorySampler  # noqa: E402
+from lebrq.memory import MemorySampler, MiB  # noqa: E402
 
 logger = logging.getLogger("lebrq.memory")
 

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_media() -> Path:
     """The real sample files (photos, videos, PDF) shared beside the checkout."""
     if not (SHARED_MEDIA / "venue-tour.mp4").exists():

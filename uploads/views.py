@@ -45,8 +45,15 @@ class UploadView(APIView):
     def post(self, request, kind: str):
         uploaded = request.FILES.get("file")
         if uploaded is None:
+            for part in request.FILES.values():
+                part.close()
             raise ValidationError({"file": ["No file was submitted in the multipart field 'file'."]})
-        upload = store_upload(uploaded, kind=kind, owner=request.user)
+        try:
+            upload = store_upload(uploaded, kind=kind, owner=request.user)
+        finally:
+            # Removes the temporary file now (if it was not moved into MEDIA_ROOT), before the response is sent.
+            for part in request.FILES.values():
+                part.close()
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 

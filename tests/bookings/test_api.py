@@ -67,8 +67,13 @@ def test_venues_are_public_with_spaces_and_prices(api, hall):
             "city": "Kochi",
             "state": "Kerala",
             "spaces": [
-                {"id": hall.id, "venue_id": hall.venue.id, "name": "Grand Hall", "capacity": 300,
-                 "price_per_hour": "5000.00"}
+                {
+                    "id": hall.id,
+                    "venue_id": hall.venue.id,
+                    "name": "Grand Hall",
+                    "capacity": 300,
+                    "price_per_hour": "5000.00",
+                }
             ],
         }
     ]
@@ -113,9 +118,7 @@ def test_create_booking_prices_hours_times_rate_plus_items(customer_api, hall, c
 def test_overlap_with_approved_booking_is_409(customer_api, hall, tomorrow_10am):
     first = customer_api.post("/api/bookings", booking_payload(hall, tomorrow_10am), format="json")
     Booking.objects.filter(pk=first.json()["id"]).update(status=Booking.Status.APPROVED)
-    clash = customer_api.post(
-        "/api/bookings", booking_payload(hall, tomorrow_10am + timedelta(hours=2)), format="json"
-    )
+    clash = customer_api.post("/api/bookings", booking_payload(hall, tomorrow_10am + timedelta(hours=2)), format="json")
     assert clash.status_code == 409
     assert clash.json()["code"] == "slot_conflict"
     touching = customer_api.post(
@@ -160,7 +163,12 @@ def test_list_is_own_bookings_paginated(customer_api, other_api, staff_api, hall
     page = customer_api.get("/api/bookings", {"page": 1, "page_size": 2}).json()
     assert len(page["items"]) == 2
     assert page["pagination"] == {
-        "page": 1, "page_size": 2, "total": 3, "total_pages": 2, "has_next": True, "has_prev": False
+        "page": 1,
+        "page_size": 2,
+        "total": 3,
+        "total_pages": 2,
+        "has_next": True,
+        "has_prev": False,
     }
     second = customer_api.get("/api/bookings", {"page": 2, "page_size": 2}).json()
     assert len(second["items"]) == 1

@@ -58,8 +58,9 @@ LIMITS = {"image": 100, "video": 1000, "document": 50}
     ],
 )
 def test_upload_limit_by_content_length(path, length, status):
-    got, headers, body, received = call(UploadLimitGuard(inner_app, LIMITS), "POST", path,
-                                        [(b"content-length", length)])
+    got, headers, body, received = call(
+        UploadLimitGuard(inner_app, LIMITS), "POST", path, [(b"content-length", length)]
+    )
     assert got == status
     assert received == []  # the guard itself never reads the body
     if status == 413:
@@ -68,8 +69,9 @@ def test_upload_limit_by_content_length(path, length, status):
 
 
 def test_upload_without_content_length_is_411():
-    got, _, body, _ = call(UploadLimitGuard(inner_app, LIMITS), "POST", "/api/uploads/image",
-                           [(b"transfer-encoding", b"chunked")])
+    got, _, body, _ = call(
+        UploadLimitGuard(inner_app, LIMITS), "POST", "/api/uploads/image", [(b"transfer-encoding", b"chunked")]
+    )
     assert got == 411
     assert json.loads(body)["code"] == "length_required"
 

@@ -73,8 +73,9 @@ def test_read_memory_falls_back_to_host(tmp_path, proc_cgroup):
 
 
 def test_rss_cap_raises_the_percentage():
-    reading = memory.MemoryReading(total_bytes=100, used_bytes=10, source="host", process_rss_bytes=300,
-                                   rss_cap_bytes=400)
+    reading = memory.MemoryReading(
+        total_bytes=100, used_bytes=10, source="host", process_rss_bytes=300, rss_cap_bytes=400
+    )
     assert reading.system_percent == 10.0
     assert reading.used_percent == 75.0
     assert reading.available_bytes == 90

@@ -36,8 +36,9 @@ def database_url_for(name: str, directory: Path) -> str:
     import MySQLdb
 
     parts = urlsplit(current)
-    conn = MySQLdb.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
-                           passwd=parts.password or "")
+    conn = MySQLdb.connect(
+        host=parts.hostname, port=parts.port or 3306, user=parts.username or "root", passwd=parts.password or ""
+    )
     db_name = f"lebrq_{name}"
     with conn.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
@@ -72,16 +73,32 @@ class LiveServer:
         return Path(self.env["FILE_UPLOAD_TEMP_DIR"])
 
     def manage(self, *args: str) -> None:
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL
+        )
 
     def start(self) -> "LiveServer":
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "lebrq.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--timeout-keep-alive", "5", "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "lebrq.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--timeout-keep-alive",
+                "5",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -101,11 +101,14 @@ def test_wrong_type_is_415_and_leaves_nothing(live_server_uvicorn, shared_media)
 
 
 def raw_request(url: str, head: str) -> bytes:
-    """Send only the request head on a raw socket and return what the server answers first."""
+    """Send only the request head on a raw socket and return the server's whole answer (it closes the connection)."""
     host, port = url.removeprefix("http://").split(":")
+    answer = b""
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(head.encode())
-        return sock.recv(65536)
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
 
 
 def test_oversized_upload_is_413_before_the_body_is_sent(live_server_uvicorn):
@@ -173,8 +176,10 @@ def test_large_upload_and_download_keep_worker_memory_flat(live_server_uvicorn, 
             for chunk in stream.iter_bytes():
                 digest.update(chunk)
     assert digest.hexdigest() == sha256_of(big_video)
-    print(f"\nupload {size / MiB:.0f} MiB: worker RSS +{upload_rss.growth / MiB:.1f} MiB; "
-          f"download: +{download_rss.growth / MiB:.1f} MiB")
+    print(
+        f"\nupload {size / MiB:.0f} MiB: worker RSS +{upload_rss.growth / MiB:.1f} MiB; "
+        f"download: +{download_rss.growth / MiB:.1f} MiB"
+    )
     # A body or file held in memory would add ~200 MiB; chunked streaming adds a few MiB at most.
     assert upload_rss.growth < 24 * MiB
     assert download_rss.growth < 24 * MiB

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,21 +14,35 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Upload',
+            name="Upload",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('image', 'Image'), ('video', 'Video'), ('document', 'Document')], max_length=16)),
-                ('name', models.CharField(max_length=255, unique=True)),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('size', models.PositiveBigIntegerField(help_text='Bytes.')),
-                ('content_type', models.CharField(help_text="Detected from the file's bytes.", max_length=100)),
-                ('sha256', models.CharField(help_text='Hex digest computed while the upload streamed.', max_length=64)),
-                ('is_public', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='uploads', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("image", "Image"), ("video", "Video"), ("document", "Document")], max_length=16
+                    ),
+                ),
+                ("name", models.CharField(max_length=255, unique=True)),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                ("size", models.PositiveBigIntegerField(help_text="Bytes.")),
+                ("content_type", models.CharField(help_text="Detected from the file's bytes.", max_length=100)),
+                ("sha256", models.CharField(help_text="Hex digest computed while the upload streamed.", max_length=64)),
+                ("is_public", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="uploads",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

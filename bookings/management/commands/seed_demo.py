@@ -40,12 +40,36 @@ class Command(BaseCommand):
 
         now = timezone.localtime().replace(minute=0, second=0, microsecond=0)
         demo = [
-            ("BK-00000DE001", hall, now + timedelta(days=14, hours=2), 5, Booking.Status.CONFIRMED, "Wedding reception",
-             [(catering, 120), (projector, 1)], Decimal("10000.00")),
-            ("BK-00000DE002", terrace, now + timedelta(days=7), 3, Booking.Status.PENDING, "Birthday party",
-             [(catering, 40)], None),
-            ("BK-00000DE003", hall, now - timedelta(days=10), 4, Booking.Status.PAID, "Corporate offsite",
-             [(projector, 2)], None),
+            (
+                "BK-00000DE001",
+                hall,
+                now + timedelta(days=14, hours=2),
+                5,
+                Booking.Status.CONFIRMED,
+                "Wedding reception",
+                [(catering, 120), (projector, 1)],
+                Decimal("10000.00"),
+            ),
+            (
+                "BK-00000DE002",
+                terrace,
+                now + timedelta(days=7),
+                3,
+                Booking.Status.PENDING,
+                "Birthday party",
+                [(catering, 40)],
+                None,
+            ),
+            (
+                "BK-00000DE003",
+                hall,
+                now - timedelta(days=10),
+                4,
+                Booking.Status.PAID,
+                "Corporate offsite",
+                [(projector, 2)],
+                None,
+            ),
             ("BK-00000DE004", terrace, now + timedelta(days=20), 2, Booking.Status.CANCELLED, "Book launch", [], None),
             ("BK-00000DE005", hall, now + timedelta(days=30), 6, Booking.Status.APPROVED, "Conference", [], None),
         ]
@@ -57,19 +81,37 @@ class Command(BaseCommand):
             end = start + timedelta(hours=hours)
             totals = [pricing.line_total(qty, item.unit_price) for item, qty in lines]
             booking = Booking.objects.create(
-                booking_reference=reference, customer=customer, space=space, start_datetime=start,
-                end_datetime=end, attendees=min(space.capacity, 50), status=status, event_type=event,
+                booking_reference=reference,
+                customer=customer,
+                space=space,
+                start_datetime=start,
+                end_datetime=end,
+                attendees=min(space.capacity, 50),
+                status=status,
+                event_type=event,
                 total_amount=pricing.booking_total(pricing.rental_amount(start, end, space.price_per_hour), totals),
             )
             for (item, qty), total in zip(lines, totals, strict=True):
-                BookingItem.objects.create(booking=booking, item=item, name=item.name, hsn_sac=item.hsn_sac,
-                                           quantity=qty, unit_price=item.unit_price, line_total=total)
+                BookingItem.objects.create(
+                    booking=booking,
+                    item=item,
+                    name=item.name,
+                    hsn_sac=item.hsn_sac,
+                    quantity=qty,
+                    unit_price=item.unit_price,
+                    line_total=total,
+                )
             if status == Booking.Status.PAID:
                 paid = booking.total_amount
             if paid:
-                Payment.objects.create(booking=booking, amount=paid, provider="razorpay",
-                                       provider_reference=f"pay_{reference[-6:]}", status=Payment.Status.SUCCESS,
-                                       paid_at=now - timedelta(days=1))
+                Payment.objects.create(
+                    booking=booking,
+                    amount=paid,
+                    provider="razorpay",
+                    provider_reference=f"pay_{reference[-6:]}",
+                    status=Payment.Status.SUCCESS,
+                    paid_at=now - timedelta(days=1),
+                )
         self.stdout.write(
             f"Demo data ready: {created} booking(s) created. Logins: {STAFF[0]}/{STAFF[1]} (staff), "
             f"{CUSTOMER[0]}/{CUSTOMER[1]} (customer). Staff: {staff.username}."
