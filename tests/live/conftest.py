@@ -39,12 +39,27 @@ def database_url_for(name: str, directory: Path) -> str:
     conn = MySQLdb.connect(
         host=parts.hostname, port=parts.port or 3306, user=parts.username or "root", passwd=parts.password or ""
     )
-    db_name = f"lebrq_{name}"
+    db_name = f"lebrq_{name}_{os.getpid()}"  # unique per test run, dropped when the server stops
     with conn.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
         cursor.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     conn.close()
     return parts._replace(path=f"/{db_name}").geturl()
+
+
+def drop_database(database_url: str) -> None:
+    """Drop a live server's MariaDB database (SQLite files go with the tmp dir)."""
+    if not database_url.startswith("mysql"):
+        return
+    import MySQLdb
+
+    parts = urlsplit(database_url)
+    conn = MySQLdb.connect(
+        host=parts.hostname, port=parts.port or 3306, user=parts.username or "root", passwd=parts.password or ""
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{parts.path.lstrip('/')}`")
+    conn.close()
 
 
 @dataclass
@@ -118,6 +133,7 @@ class LiveServer:
                 self.popen.wait(10)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
+        drop_database(self.env["DATABASE_URL"])
 
     def token(self, username="customer", password="lebrq-customer") -> str:
         response = httpx.post(self.url + "/api/auth/login", json={"username": username, "password": password})
@@ -194,3 +210,14 @@ class PeakRSS:
     @property
     def growth(self) -> int:
         return self.peak - self.baseline
+
+
+def raw_request(url: str, head: str) -> bytes:
+    """Send only the request head on a raw socket and return the server's whole answer (it closes the connection)."""
+    host, port = url.removeprefix("http://").split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode())
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer

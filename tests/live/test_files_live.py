@@ -1,13 +1,12 @@
 """Uploads and downloads through a real uvicorn worker, on the real sample media."""
 
 import hashlib
-import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import PeakRSS
+from .conftest import PeakRSS, raw_request
 
 pytestmark = pytest.mark.live
 
@@ -98,17 +97,6 @@ def test_wrong_type_is_415_and_leaves_nothing(live_server_uvicorn, shared_media)
     assert response.json()["message"].startswith("The file's content is application/pdf")
     assert set(live_server_uvicorn.media_root.rglob("*")) == before
     assert list(live_server_uvicorn.temp_dir.iterdir()) == []
-
-
-def raw_request(url: str, head: str) -> bytes:
-    """Send only the request head on a raw socket and return the server's whole answer (it closes the connection)."""
-    host, port = url.removeprefix("http://").split(":")
-    answer = b""
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(head.encode())
-        while chunk := sock.recv(65536):
-            answer += chunk
-    return answer
 
 
 def test_oversized_upload_is_413_before_the_body_is_sent(live_server_uvicorn):

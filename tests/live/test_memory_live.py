@@ -1,9 +1,12 @@
 """Memory protection in a real uvicorn worker: forced thresholds, exemptions, the rollback switch, the log."""
 
+import json
 import time
 
 import httpx
 import pytest
+
+from .conftest import raw_request
 
 pytestmark = pytest.mark.live
 
@@ -13,22 +16,18 @@ MiB = 1024 * 1024
 def test_threshold_stage_sheds_uploads_and_writes_but_serves_reads(server_factory):
     server = server_factory("shed", MEMORY_THRESHOLD_PERCENT="1", MEMORY_CRITICAL_PERCENT="100")
     started = time.monotonic()
-    upload = httpx.post(
-        server.url + "/api/uploads/video",
-        headers={
-            "Content-Type": "multipart/form-data; boundary=x",
-            "Content-Length": str(1024 * MiB),
-            "Expect": "100-continue",
-        },
-        content=b"",
+    answer = raw_request(
+        server.url,
+        "POST /api/uploads/video HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {1024 * MiB}\r\nExpect: 100-continue\r\n\r\n",
     )
-    assert upload.status_code == 503
     assert time.monotonic() - started < 1
-    assert upload.headers["retry-after"] == "5"
-    assert upload.headers["x-memory-usage"].endswith("%")
-    body = upload.json()
-    assert body["error_type"] == "memory_error"
-    assert body["success"] is False
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ")
+    assert b"100 Continue" not in head
+    assert b"\r\nretry-after: 5\r\n" in head.lower()
+    assert b"\r\nx-memory-usage: " in head.lower()
+    assert json.loads(body)["error_type"] == "memory_error"
     assert httpx.get(server.url + "/api/venues").status_code == 200
     assert httpx.post(server.url + "/api/auth/login", json={}).status_code == 503
     assert httpx.get(server.url + "/api/health/memory").json()["shedding"] == "shedding-unsafe"
