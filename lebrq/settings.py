@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "bookings",
     "uploads",
     "health",
@@ -183,6 +184,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Venue bookings, GST invoices, uploads and downloads.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets come from the sidecar package (served by WhiteNoise), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # --- Invoices -------------------------------------------------------------------------------------------
