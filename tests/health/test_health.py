@@ -1,0 +1,62 @@
+"""Health endpoints through Django's test client."""
+
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+
+from health.views import memory_status
+
+
+def test_liveness_needs_no_database(client):
+    # No django_db mark: pytest-django makes any database access here an error.
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/api/health").json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readiness_runs_select_1(client):
+    body = client.get("/api/health/detailed").json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readiness_is_503_naming_the_database_when_it_is_down(client):
+    with mock.patch("health.views.connection.cursor", side_effect=OperationalError("Can't connect")):
+        response = client.get("/api/health/detailed")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == {"status": "down", "error": "Can't connect"}
+
+
+def test_memory_report_has_the_seed_fields(client, settings):
+    body = client.get("/api/health/memory").json()
+    assert set(body) >= {
+        "total_gb",
+        "available_gb",
+        "used_percent",
+        "used_gb",
+        "threshold_percent",
+        "status",
+        "source",
+        "process_rss_mb",
+        "shedding",
+    }
+    assert body["threshold_percent"] == 85.0
+    assert body["status"] == memory_status(body["used_percent"], 85.0, 90.0)
+    assert body["total_gb"] >= body["available_gb"]
+
+
+@pytest.mark.parametrize(("percent", "status"), [(10, "ok"), (84.9, "ok"), (85, "warning"), (90, "critical")])
+def test_memory_status(percent, status):
+    assert memory_status(percent, 85, 90) == status
+
+
+@pytest.mark.django_db
+def test_pool_report(client, settings):
+    body = client.get("/api/health/pool").json()
+    assert body["max_connections"] == 4
+    pooled = body["vendor"] == "mysql"
+    assert body["pooled"] is pooled
+    # On MariaDB the test's own transaction holds the one pooled connection that this request reuses.
+    assert body["checked_out"] == (1 if pooled else 0)

@@ -1,0 +1,116 @@
+"""Uploads through Django's test client: success, every refusal, and nothing left behind."""
+
+import hashlib
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DatabaseError
+
+from uploads.models import Upload
+
+pytestmark = pytest.mark.django_db
+
+
+def leftovers(settings) -> list[Path]:
+    return [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()] + list(
+        Path(settings.FILE_UPLOAD_TEMP_DIR).iterdir()
+    )
+
+
+def post(client, kind, path: Path, name=None):
+    """POST ``path`` as the multipart field ``file``; ``name`` overrides the filename the client sends."""
+    with path.open("rb") as source:
+        payload = SimpleUploadedFile(name, source.read()) if name else source
+        return client.post(f"/api/uploads/{kind}", {"file": payload}, format="multipart")
+
+
+def test_image_upload_records_size_type_and_streaming_checksum(customer_api, customer, shared_media, settings):
+    photo = shared_media / "camera-with-gps.jpg"
+    response = post(customer_api, "image", photo)
+    assert response.status_code == 201
+    upload = Upload.objects.get()
+    assert upload.sha256 == hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert upload.size == photo.stat().st_size
+    assert upload.owner == customer
+    assert upload.is_public is True
+    assert response.json() == {
+        "id": upload.id,
+        "url": f"/static/{upload.name}",
+        "path": upload.name,
+        "name": "camera-with-gps.jpg",
+        "size": photo.stat().st_size,
+        "content_type": "image/jpeg",
+        "etag": f'"{upload.sha256}"',
+        "kind": "image",
+        "is_public": True,
+    }
+    assert (Path(settings.MEDIA_ROOT) / upload.name).read_bytes() == photo.read_bytes()
+    assert list(Path(settings.FILE_UPLOAD_TEMP_DIR).iterdir()) == []
+
+
+def test_missing_file_field_is_400(customer_api, settings):
+    response = customer_api.post("/api/uploads/image", {"other": "x"}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["detail"] == {"file": ["No file was submitted in the multipart field 'file'."]}
+
+
+def test_upload_requires_a_token(api, shared_media, settings):
+    assert post(api, "image", shared_media / "camera-with-gps.jpg").status_code == 401
+    assert leftovers(settings) == []
+
+
+def test_two_files_is_400_not_500(customer_api, shared_media, settings):
+    photo = shared_media / "camera-with-gps.jpg"
+    with photo.open("rb") as a, photo.open("rb") as b:
+        response = customer_api.post("/api/uploads/image", {"file": a, "extra": b}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["success"] is False
+    assert Upload.objects.count() == 0
+    assert leftovers(settings) == []
+
+
+def test_over_the_kind_limit_is_413(customer_api, shared_media, settings):
+    settings.UPLOAD_MAX_BYTES = {**settings.UPLOAD_MAX_BYTES, "image": 1000}
+    response = post(customer_api, "image", shared_media / "camera-with-gps.jpg")
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert leftovers(settings) == []
+
+
+def test_wrong_type_is_415(customer_api, shared_media, settings):
+    response = post(customer_api, "video", shared_media / "phone-photo.jpg")
+    assert response.status_code == 415
+    assert "a video upload accepts" in response.json()["message"]
+    assert Upload.objects.count() == 0
+    assert leftovers(settings) == []
+
+
+def test_database_error_leaves_no_file(customer_api, shared_media, settings):
+    with (
+        mock.patch.object(Upload.objects, "create", side_effect=DatabaseError("disk I/O error")),
+        pytest.raises(DatabaseError),
+    ):
+        post(customer_api, "image", shared_media / "camera-with-gps.jpg")
+    assert leftovers(settings) == []
+
+
+def test_full_disk_is_507_and_leaves_nothing(customer_api, shared_media, settings):
+    import errno
+
+    from django.core.files.storage import FileSystemStorage
+
+    with mock.patch.object(FileSystemStorage, "_save", side_effect=OSError(errno.ENOSPC, "No space left")):
+        response = post(customer_api, "image", shared_media / "camera-with-gps.jpg")
+    assert response.status_code == 507
+    assert response.json()["code"] == "insufficient_storage"
+    assert Upload.objects.count() == 0
+    assert leftovers(settings) == []
+
+
+def test_hostile_filename_is_sanitised(customer_api, shared_media):
+    response = post(customer_api, "image", shared_media / "camera-with-gps.jpg", name="../../x\u202e.jpg")
+    assert response.status_code == 201
+    assert response.json()["name"] == "x.jpg"
+    assert response.json()["path"].startswith("images/")
