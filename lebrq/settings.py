@@ -4,6 +4,7 @@ Every setting that an operator may change is read from the environment here, onc
 the README lists each variable. Sizes are in bytes, times in seconds, percentages in percent.
 """
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -96,7 +97,12 @@ if _default_db["ENGINE"] == "django.db.backends.mysql":
         "RECYCLE": DB_POOL_RECYCLE,
         "PRE_PING": True,
     }
-    _default_db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    # A test database per test process, so that concurrent runs on one server do not drop each other's.
+    _default_db["TEST"] = {
+        "NAME": f"test_{_default_db['NAME']}_{os.getpid()}",
+        "CHARSET": "utf8mb4",
+        "COLLATION": "utf8mb4_unicode_ci",
+    }
 elif _default_db["ENGINE"] == "django.db.backends.sqlite3":
     if _default_db["NAME"] not in ("", ":memory:"):
         Path(_default_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
