@@ -1,7 +1,8 @@
 """ASGI entry point: Django wrapped in the project's pure-ASGI guards (`lebrq.http.guards`).
 
 Order, outermost first: `MemoryGuard` (shed before anything else), `UploadLimitGuard` (413/411 on headers),
-Django. ``MEMORY_PROTECTION_ENABLED=0`` removes both guards.
+Django. ``MEMORY_PROTECTION_ENABLED=0`` removes the memory guard (the seed's rollback switch); the upload limits
+stay, since they are input validation rather than memory protection.
 """
 
 import logging
@@ -22,16 +23,17 @@ logger = logging.getLogger("lebrq.memory")
 
 def build_application():
     """Django's ASGI app, guarded as the settings say; logs one "Memory protection" line with its settings."""
+    limited = UploadLimitGuard(django_application, settings.UPLOAD_MAX_BYTES)
     if not settings.MEMORY_PROTECTION_ENABLED:
         logger.info("Memory protection disabled (MEMORY_PROTECTION_ENABLED=0)")
-        return django_application
+        return limited
     sampler = MemorySampler(
         interval=settings.MEMORY_SAMPLE_INTERVAL,
         rss_cap_bytes=settings.MEMORY_MAX_RSS_MB * MiB if settings.MEMORY_MAX_RSS_MB else None,
         gc_interval=settings.MEMORY_GC_INTERVAL,
     )
     guarded = MemoryGuard(
-        UploadLimitGuard(django_application, settings.UPLOAD_MAX_BYTES),
+        limited,
         sampler,
         threshold=settings.MEMORY_THRESHOLD_PERCENT,
         critical=settings.MEMORY_CRITICAL_PERCENT,
