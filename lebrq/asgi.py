@@ -8,7 +8,8 @@ stay, since they are input validation rather than memory protection.
 import logging
 import os
 
-from django.core.asgi import get_asgi_application
+# Django's ASGI handler, spooling request bodies into FILE_UPLOAD_TEMP_DIR rather than /tmp (see uploads/asgi.py).
+from uploads.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lebrq.settings")
 django_application = get_asgi_application()

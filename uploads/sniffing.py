@@ -49,5 +49,6 @@ def detect(head: bytes, kind: str) -> DetectedType:
     if guess is None or guess.mime not in accepted:
         found = guess.mime if guess else "an unrecognised type"
         names = ", ".join(sorted(accepted))
-        raise UnsupportedType(f"The file's content is {found}; a {kind} upload accepts {names}.")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise UnsupportedType(f"The file's content is {found}; {article} {kind} upload accepts {names}.")
     return DetectedType(mime=guess.mime, extension=guess.extension)

@@ -4,11 +4,11 @@ import os
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.http import HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +17,7 @@ from lebrq.http.conditional import Representation
 from lebrq.http.streaming import file_response
 
 from .models import Upload
+from .parsers import UploadMultiPartParser
 from .services import store_upload
 
 
@@ -34,13 +35,22 @@ class UploadSerializer(serializers.ModelSerializer):
 
 
 class UploadView(APIView):
-    """Multipart field ``file`` → 201 with the stored upload. 400 no file, 413 too large, 415 wrong type."""
+    """Multipart field ``file`` → 201 with the stored upload. 400 no file, several files, or a body that ends
+    before its closing boundary; 413 too large; 415 wrong type; 507 disk full."""
 
-    parser_classes = [MultiPartParser]
+    parser_classes = [UploadMultiPartParser]
 
     @extend_schema(
         request=inline_serializer("UploadRequest", {"file": serializers.FileField()}),
-        responses={201: UploadSerializer, 413: OpenApiTypes.OBJECT, 415: OpenApiTypes.OBJECT},
+        responses={
+            201: UploadSerializer,
+            400: OpenApiTypes.OBJECT,  # no file, several, too many fields, or a body cut before its closing boundary
+            405: OpenApiTypes.OBJECT,  # a kind that is not image/video/document: the path of a stored file
+            411: OpenApiTypes.OBJECT,
+            413: OpenApiTypes.OBJECT,
+            415: OpenApiTypes.OBJECT,
+            507: OpenApiTypes.OBJECT,
+        },
     )
     def post(self, request, kind: str):
         uploaded = request.FILES.get("file")
@@ -66,7 +76,12 @@ class ServeUploadView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={(200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY), 206: OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY),
+            (206, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="One range, or multipart/byteranges."),
+        }
+    )
     def get(self, request, name: str):
         upload = Upload.objects.filter(name=name).first()
         user = request.user
@@ -75,7 +90,14 @@ class ServeUploadView(APIView):
         )
         if not visible:
             raise NotFound()
-        path = default_storage.path(upload.name)
+        try:
+            path = default_storage.path(upload.name)
+        except NotImplementedError:
+            # A storage without local files (S3 through django-storages): the client, now authorised, is sent to the
+            # object's URL (presigned when the bucket is private), and the object store serves ranges itself.
+            return HttpResponseRedirect(
+                default_storage.url(upload.name), headers={"Cache-Control": "private, no-store"}
+            )
         try:
             stat_result = os.stat(path)
         except FileNotFoundError:

@@ -52,8 +52,9 @@ class Representation:
 class Decision:
     """What to answer. `status` is 200, 206, 304, 412 or 416.
 
-    `ranges` are the bytes to send, sorted and coalesced: the whole representation for 200 (empty when it has no
-    bytes), the selected ranges for 206, nothing otherwise. `content_range` is the Content-Range field value (§14.4)
+    `ranges` are the bytes to send: the whole representation for 200 (empty when it has no bytes), the selected
+    ranges for 206 — overlapping and adjacent ones coalesced, in the order the request asked for them (§15.3.7.2)
+    — nothing otherwise. `content_range` is the Content-Range field value (§14.4)
     of a single-part 206 ("bytes 0-9/100") or of a 416 ("bytes */100"), else None.
     """
 
@@ -206,14 +207,18 @@ def _parse_range(field: str) -> list[tuple[int | None, int | None]] | None:
 
 
 def _coalesce(ranges: Iterable[ByteRange]) -> tuple[ByteRange, ...]:
-    """Sort `ranges` and merge the overlapping and adjacent ones."""
-    merged: list[ByteRange] = []
-    for first, last in sorted(ranges):
+    """Merge the overlapping and adjacent `ranges` (§14.2 allows it), keeping the request's order: each merged range
+    stands where the earliest range that went into it stood. RFC 9110 §15.3.7.2: a server "SHOULD send the parts
+    in the same order that the corresponding range-spec appeared in the received Range header field, excluding
+    those ranges that were deemed unsatisfiable or that were coalesced into other ranges"."""
+    merged: list[tuple[int, int, int]] = []  # (first, last, position of the earliest range merged into it)
+    for position, (first, last) in sorted(enumerate(ranges), key=lambda item: item[1]):
         if merged and first <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+            previous = merged[-1]
+            merged[-1] = (previous[0], max(previous[1], last), min(previous[2], position))
         else:
-            merged.append((first, last))
-    return tuple(merged)
+            merged.append((first, last, position))
+    return tuple((first, last) for first, last, _ in sorted(merged, key=lambda item: item[2]))
 
 
 PART_END = b"\r\n"

@@ -204,11 +204,11 @@ def test_single_range(header, ranges):
         ("bytes=0-1,5-6", ((0, 1), (5, 6))),
         ("bytes=0-1, 5-6", ((0, 1), (5, 6))),
         ("bytes=0-1 ,\t5-6", ((0, 1), (5, 6))),
-        ("bytes=5-6,0-1", ((0, 1), (5, 6))),  # sorted
+        ("bytes=5-6,0-1", ((5, 6), (0, 1))),  # in the request's order (§15.3.7.2)
         ("bytes=0-1,,5-6", ((0, 1), (5, 6))),
-        ("bytes=-10,0-9", ((0, 9), (90, 99))),
+        ("bytes=-10,0-9", ((90, 99), (0, 9))),
         ("bytes=0-1,3-4,2-2,10-", ((0, 4), (10, 99))),  # 0-1 + 2-2 + 3-4 are adjacent
-        ("bytes=20-29,0-9,10-14,50-", ((0, 14), (20, 29), (50, 99))),
+        ("bytes=20-29,0-9,10-14,50-", ((20, 29), (0, 14), (50, 99))),
     ],
 )
 def test_multiple_ranges(header, ranges):
@@ -216,6 +216,21 @@ def test_multiple_ranges(header, ranges):
     assert decision == Decision(206, ranges, None)
     assert decision.multipart
     assert decision.length == sum(last - first + 1 for first, last in ranges)
+
+
+@pytest.mark.parametrize(
+    ("header", "ranges"),
+    [
+        ("bytes=90-99,0-9,50-59", ((90, 99), (0, 9), (50, 59))),
+        # 40-49 and 30-39 merge into 30-49, which stands where 40-49, the earlier of the two, stood.
+        ("bytes=80-89,40-49,0-9,30-39", ((80, 89), (30, 49), (0, 9))),
+        ("bytes=60-69,0-9,5-64", ((0, 69),)),  # all one range in the end: a single part
+        ("bytes=200-,70-79,10-19", ((70, 79), (10, 19))),  # the unsatisfiable one is left out
+    ],
+)
+def test_parts_keep_the_order_of_the_request(header, ranges):
+    """RFC 9110 §15.3.7.2: parts in the order of their range-specs, less the unsatisfiable and the coalesced."""
+    assert decide({"Range": header}).ranges == ranges
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def test_accepted(shared_media, name, kind, mime):
     ],
 )
 def test_rejected_with_a_clear_message(shared_media, name, kind, found):
-    with pytest.raises(UnsupportedType, match=f"The file's content is {found}; a {kind} upload accepts"):
+    with pytest.raises(UnsupportedType, match=f"The file's content is {found}; an? {kind} upload accepts"):
         detect(head(shared_media / name), kind)
 
 

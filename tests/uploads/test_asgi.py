@@ -1,0 +1,123 @@
+"""`TempDirASGIHandler`: the request body spools into FILE_UPLOAD_TEMP_DIR and is closed on every failure."""
+
+import asyncio
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.core.exceptions import RequestAborted
+
+from uploads.asgi import TempDirASGIHandler
+
+KiB = 1024
+
+
+def open_files_under(directory: str) -> list[str]:
+    """Targets of this process's open file descriptors that lie in `directory` (unnamed files included)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory) + "/"):
+            found.append(target)
+    return found
+
+
+def receiver(messages):
+    queue = list(messages)
+
+    async def receive():
+        return queue.pop(0)
+
+    return receive
+
+
+def body_messages(size: int, chunk: int = 16 * KiB):
+    sent = 0
+    while sent < size:
+        piece = min(chunk, size - sent)
+        sent += piece
+        yield {"type": "http.request", "body": b"x" * piece, "more_body": sent < size}
+
+
+@pytest.fixture
+def handler(settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * KiB
+    return TempDirASGIHandler()
+
+
+def test_a_large_body_rolls_over_into_the_upload_temp_dir(handler, settings):
+    body = asyncio.run(handler.read_body(receiver(body_messages(200 * KiB))))
+    try:
+        assert body._rolled
+        assert body.read() == b"x" * 200 * KiB
+        spool = os.readlink(f"/proc/self/fd/{body.fileno()}")
+        assert spool.startswith(str(settings.FILE_UPLOAD_TEMP_DIR) + "/")
+        assert spool.endswith(" (deleted)") or "/#" in spool  # unlinked, or unnamed (O_TMPFILE)
+        assert list(Path(settings.FILE_UPLOAD_TEMP_DIR).iterdir()) == []  # nothing with a name
+    finally:
+        body.close()
+    assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
+
+
+def test_a_small_body_stays_in_memory(handler, settings):
+    body = asyncio.run(handler.read_body(receiver(body_messages(10 * KiB))))
+    assert not body._rolled
+    assert body.read() == b"x" * 10 * KiB
+    assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
+
+
+def test_a_client_gone_mid_body_leaves_no_spool(handler, settings):
+    *body, _last = body_messages(200 * KiB)
+    messages = [*body, {"type": "http.disconnect"}]
+    before = set(open_files_under(tempfile.gettempdir()))  # pytest's own capture files live there
+    with pytest.raises(RequestAborted):
+        asyncio.run(handler.read_body(receiver(messages)))
+    assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
+    assert set(open_files_under(tempfile.gettempdir())) == before
+
+
+def test_a_cancelled_read_leaves_no_spool(handler, settings):
+    async def scenario():
+        first = [*body_messages(200 * KiB)][:-1]
+
+        async def receive():
+            if first:
+                return first.pop(0)
+            await asyncio.sleep(3600)  # the client stalls; the server cancels the task
+
+        task = asyncio.create_task(handler.read_body(receive))
+        await asyncio.sleep(0.05)
+        assert len(open_files_under(settings.FILE_UPLOAD_TEMP_DIR)) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
+
+
+def test_a_full_disk_while_spooling_is_507_json(handler, settings):
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/uploads/video", "headers": [], "query_string": b""}
+    no_space = OSError(errno.ENOSPC, "No space left on device")
+    with mock.patch.object(tempfile.SpooledTemporaryFile, "write", side_effect=no_space):
+        asyncio.run(handler(scope, receiver(body_messages(200 * KiB)), send))
+    assert sent[0]["status"] == 507
+    assert json.loads(sent[1]["body"]) == {
+        "detail": "The server has no room to receive this request body.",
+        "success": False,
+        "message": "The server has no room to receive this request body.",
+        "code": "insufficient_storage",
+    }
+    assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []

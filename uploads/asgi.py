@@ -1,0 +1,69 @@
+"""Django's ASGI handler with the request body spooled into FILE_UPLOAD_TEMP_DIR.
+
+Django's `ASGIHandler.read_body` receives the whole body into a `SpooledTemporaryFile` before any view or
+middleware runs: in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE bytes, then in an unnamed file in the *system*
+temp dir (``$TMPDIR``, usually /tmp). Where /tmp is a tmpfs (Debian 13, Fedora, Arch, systemd's PrivateTmp)
+that file is memory: a 2 GiB video upload would take 2 GiB of RAM. `TempDirASGIHandler` spools into
+FILE_UPLOAD_TEMP_DIR instead (on disk, beside MEDIA_ROOT), and closes — so removes — the spool on any failure:
+a client that goes away mid-body, a cancelled task, a write error. A spool that fills the disk (ENOSPC) is
+answered 507 ``insufficient_storage`` in the API's JSON error shape.
+
+The spool is a `tempfile.TemporaryFile`: unnamed (O_TMPFILE) or unlinked at once, so even a SIGKILL leaves
+nothing in the directory.
+"""
+
+import errno
+import tempfile
+
+import django
+from django.conf import settings
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler
+
+from lebrq.http.guards import error, send_json
+
+
+class _SpoolFull(Exception):
+    """The request body could not be spooled: no space left on the device."""
+
+
+class TempDirASGIHandler(ASGIHandler):
+    """`ASGIHandler` whose `read_body` spools into FILE_UPLOAD_TEMP_DIR (see the module docstring)."""
+
+    async def handle(self, scope, receive, send):
+        try:
+            await super().handle(scope, receive, send)
+        except _SpoolFull:
+            detail = "The server has no room to receive this request body."
+            await send_json(send, 507, error(detail, "insufficient_storage"))
+
+    async def read_body(self, receive):
+        """The request body as a file positioned at 0; raises `RequestAborted` if the client disconnects."""
+        body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 -- returned open; closed here on failure
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b", dir=settings.FILE_UPLOAD_TEMP_DIR
+        )
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise RequestAborted()
+                if "body" in message:
+                    body_file.write(message["body"])
+                if not message.get("more_body", False):
+                    break
+        except OSError as exc:
+            body_file.close()
+            if exc.errno == errno.ENOSPC:
+                raise _SpoolFull() from exc
+            raise
+        except BaseException:
+            body_file.close()
+            raise
+        body_file.seek(0)
+        return body_file
+
+
+def get_asgi_application() -> TempDirASGIHandler:
+    """Like `django.core.asgi.get_asgi_application`: set Django up and return a `TempDirASGIHandler`."""
+    django.setup(set_prefix=False)
+    return TempDirASGIHandler()
