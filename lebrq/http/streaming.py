@@ -3,10 +3,15 @@
 The body is an async iterator, so under ASGI Django streams it chunk by chunk. (FileResponse's sync iterator is
 drained whole by `sync_to_async(list)`.) Each read of at most STREAM_CHUNK_SIZE bytes runs in a worker thread, so
 memory stays flat and the event loop never waits on the disk.
+
+With ``DOWNLOAD_OFFLOAD=x-accel`` (nginx in front, deploy/nginx/lebrq.conf), a 200/206 for a file below one of
+DOWNLOAD_OFFLOAD_LOCATIONS' directories is answered with headers only and X-Accel-Redirect, and nginx sends the
+bytes (see `x_accel_redirect_uri` and deploy/README.md, "Download offload").
 """
 
 import asyncio
 import logging
+import os
 import secrets
 import threading
 import unicodedata
@@ -14,8 +19,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from os import PathLike
+from urllib.parse import quote
 
 from django.conf import settings
+from django.db import connections
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date
 
@@ -24,6 +31,8 @@ from lebrq.http import conditional
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate"
+# preadv() flag (Linux >= 4.14): fail with EAGAIN rather than wait for the disk. None where it does not exist.
+_RWF_NOWAIT = getattr(os, "RWF_NOWAIT", None)
 
 Segment = bytes | conditional.ByteRange
 """A piece of a body: literal bytes (multipart framing) or an inclusive (first, last) byte range of the file."""
@@ -31,7 +40,9 @@ Segment = bytes | conditional.ByteRange
 
 class FileRangeIterator:
     """Async iterator of the bytes of `segments` of the file at `path`, each range read in reads of at most
-    `chunk_size` bytes, each read in a worker thread (asyncio.to_thread).
+    `chunk_size` bytes. A read whose bytes are all in the page cache is done on the event loop without blocking
+    (`preadv` with RWF_NOWAIT, Linux); any other — the first, which opens the file, and each that would wait for
+    the disk — runs in a worker thread (asyncio.to_thread). A thread hop per chunk was the main cost of a download.
 
     The file is opened on the first read (never, if no range is read) and closed when the last segment is done,
     when a read fails or is cancelled, or by `close()` — whichever comes first. `close()` is synchronous so that
@@ -47,6 +58,7 @@ class FileRangeIterator:
         self._chunk_size = chunk_size
         self._file = None
         self._closed = False
+        self._nowait = _RWF_NOWAIT is not None  # False once the platform or filesystem refuses RWF_NOWAIT
         # Held by each seek+read and by close(), so close() never races a read still running in a worker thread.
         self._lock = threading.Lock()
 
@@ -64,7 +76,8 @@ class FileRangeIterator:
                 first, last = segment
                 if first > last:
                     continue
-                chunk = await asyncio.to_thread(self._read, first, min(self._chunk_size, last - first + 1))
+                size = min(self._chunk_size, last - first + 1)
+                chunk = self._read_cached(first, size) or await asyncio.to_thread(self._read, first, size)
                 if not chunk:
                     raise OSError(f"{self._path} ended before byte {first}")
                 if first + len(chunk) <= last:
@@ -75,6 +88,28 @@ class FileRangeIterator:
             raise
         self.close()
         raise StopAsyncIteration
+
+    def _read_cached(self, position: int, size: int) -> bytes | None:
+        """Up to `size` bytes at `position` if the file is open and they are in the page cache, read without
+        blocking on the event loop (a short read returns what was cached); None if the caller must read in a
+        thread: not open yet, nothing cached (EAGAIN), end of file, a close in progress, or no RWF_NOWAIT."""
+        if not self._nowait or self._file is None or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._closed:
+                return None
+            # A buffer per read, not per iterator: an idle stream (a slow client) then holds no memory.
+            with memoryview(bytearray(size)) as view:
+                try:
+                    count = os.preadv(self._file.fileno(), [view], position, _RWF_NOWAIT)
+                except BlockingIOError:
+                    return None
+                except OSError:  # EOPNOTSUPP and the like: this file cannot, so stop trying
+                    self._nowait = False
+                    return None
+                return bytes(view[:count]) if count else None
+        finally:
+            self._lock.release()
 
     def _read(self, position: int, size: int) -> bytes:
         """Runs in a worker thread."""
@@ -121,6 +156,13 @@ def file_response(
     (§15.4.5); 412 nothing; 416 `Content-Range: bytes */size` (§15.5.17). `filename` sets Content-Disposition
     (RFC 6266, see `content_disposition`).
 
+    Offload: with settings.DOWNLOAD_OFFLOAD == "x-accel", a 200 or 206 for a file that `x_accel_redirect_uri`
+    maps is answered with headers only: X-Accel-Redirect, Content-Type, Content-Disposition, ETag and
+    Cache-Control, which nginx keeps while it serves the file itself (ranges, sendfile, its own Last-Modified from
+    the same mtime). 304, 412 and 416 are still answered here, from our validators. Not offloaded, so streamed as
+    above: requests with If-Match (nginx would compare it with an ETag it does not have and answer 412) and
+    responses with `on_close` (the file may be gone when nginx opens it).
+
     `on_close()` runs exactly once, after the file is closed: from `response.close()`, which Django's handlers call
     when the body was sent, when the client went away mid-body, and for bodiless responses alike; or, if the
     response is dropped without being closed, when it is garbage-collected; or at once if no response could be
@@ -136,6 +178,7 @@ def file_response(
             as_attachment=as_attachment,
             cache_control=cache_control,
             chunk_size=settings.STREAM_CHUNK_SIZE if chunk_size is None else chunk_size,
+            offload=on_close is None and settings.DOWNLOAD_OFFLOAD == "x-accel",
         )
     except BaseException:
         if on_close is not None:
@@ -145,19 +188,33 @@ def file_response(
         # HttpResponseBase.close() runs _resource_closers in order (the body's close() is already first) and
         # then clears them; a finalize object runs its callback at most once, on call or on garbage collection.
         response._resource_closers.append(weakref.finalize(response, _call_logged, on_close))
+    if response.streaming:
+        release_db_connections()
     return response
 
 
+def release_db_connections() -> None:
+    """Give this request's database connections back (to the pool) before a long body is streamed.
+
+    Django returns them only when the response closes, so without this every download in progress would hold
+    one of the process's few pooled connections for its whole duration, and a handful of slow downloaders would
+    starve every other request. A connection inside a transaction (``atomic``) is left alone.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
 def _build_response(
-    request, *, path, representation, content_type, filename, as_attachment, cache_control, chunk_size
+    request, *, path, representation, content_type, filename, as_attachment, cache_control, chunk_size, offload
 ) -> HttpResponseBase:
     decision = conditional.evaluate(request.method, request.headers, representation)
     headers = {"ETag": representation.etag, "Last-Modified": http_date(representation.last_modified)}
     if cache_control:
         headers["Cache-Control"] = cache_control
     if decision.status == 304:
-        # Django's CommonMiddleware would add "Content-Length: 0"; a 304 may only carry the 200's (§8.6).
-        response = HttpResponseNotModified(headers={**headers, "Content-Length": str(representation.size)})
+        # No Content-Length (§8.6); lebrq.middleware.NotModifiedMiddleware removes the "0" CommonMiddleware adds.
+        response = HttpResponseNotModified(headers=headers)
     elif decision.status in (412, 416):
         response = HttpResponse(status=decision.status)
         if decision.content_range:
@@ -167,6 +224,11 @@ def _build_response(
         disposition = content_disposition(as_attachment, filename)
         if disposition:
             headers["Content-Disposition"] = disposition
+        uri = x_accel_redirect_uri(path) if offload and "if-match" not in request.headers else None
+        if uri is not None:
+            # nginx re-evaluates Range (and If-Range, against this ETag) and sets Last-Modified and Accept-Ranges.
+            del headers["Last-Modified"], headers["Accept-Ranges"]
+            return HttpResponse(content_type=content_type, headers={**headers, "X-Accel-Redirect": uri})
         segments: list[Segment]
         if decision.multipart:
             layout = conditional.multipart_byteranges(
@@ -185,6 +247,33 @@ def _build_response(
             body = FileRangeIterator(path, segments, chunk_size)
             response = StreamingHttpResponse(body, status=decision.status, content_type=content_type, headers=headers)
     return response
+
+
+def offload_locations() -> dict[str, str]:
+    """Directory → nginx internal URI prefix for offloaded downloads: settings.DOWNLOAD_OFFLOAD_LOCATIONS, or when
+    that is empty MEDIA_ROOT → "/_protected/media/" and INVOICE_CACHE_DIR (if set) → "/_protected/invoices/"
+    (the `internal` locations of deploy/nginx/lebrq.conf)."""
+    if settings.DOWNLOAD_OFFLOAD_LOCATIONS:
+        return dict(settings.DOWNLOAD_OFFLOAD_LOCATIONS)
+    locations = {str(settings.MEDIA_ROOT): "/_protected/media/"}
+    if getattr(settings, "INVOICE_CACHE_DIR", None):
+        locations[str(settings.INVOICE_CACHE_DIR)] = "/_protected/invoices/"
+    return locations
+
+
+def x_accel_redirect_uri(path: str | PathLike) -> str | None:
+    """The X-Accel-Redirect value for the file at `path`: the internal prefix of the `offload_locations()` directory
+    it lies below, then its path relative to that directory, percent-encoded (nginx decodes it once). Symbolic
+    links are resolved on both sides first, so a link out of a directory is not below it. None when the file is
+    below none of them (e.g. a temporary file): it is then streamed.
+    """
+    real = os.path.realpath(path)
+    for directory, prefix in offload_locations().items():
+        root = os.path.realpath(directory)
+        if real != root and os.path.commonpath([real, root]) == root:
+            relative = os.path.relpath(real, root).replace(os.sep, "/")
+            return prefix.rstrip("/") + "/" + quote(relative)
+    return None
 
 
 def _interleave(layout: conditional.MultipartLayout) -> Iterable[Segment]:

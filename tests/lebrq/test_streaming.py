@@ -240,8 +240,7 @@ def test_not_modified(data_file):
         "ETag": representation.etag,
         "Last-Modified": http_date(representation.last_modified),
         "Cache-Control": "public, max-age=0, must-revalidate",
-        "Content-Length": str(SIZE),  # what a 200 would send (§8.6), not the 0 CommonMiddleware would add
-    }
+    }  # no Content-Length (RFC 9110 §8.6)
 
 
 def test_not_modified_since(data_file):
@@ -547,3 +546,68 @@ def test_asgi_head_sends_no_body_and_runs_on_close(data_file, settings):
     assert (b"Content-Length", str(SIZE).encode()) in start["headers"]
     assert b"".join(message.get("body", b"") for message in bodies) == b""
     assert on_close.fds_at_call == [0]
+
+
+def counting_to_thread(monkeypatch) -> list:
+    """Patch asyncio.to_thread in the streaming module to record each call (the reads done in a thread)."""
+    calls = []
+    real = asyncio.to_thread
+
+    async def to_thread(function, *args):
+        calls.append(args)
+        return await real(function, *args)
+
+    monkeypatch.setattr("lebrq.http.streaming.asyncio.to_thread", to_thread)
+    return calls
+
+
+async def collect(iterator) -> list[bytes]:
+    return [chunk async for chunk in iterator]
+
+
+def test_reads_from_the_page_cache_skip_the_thread_hop(data_file, monkeypatch):
+    calls = counting_to_thread(monkeypatch)
+    chunks = asyncio.run(collect(FileRangeIterator(data_file, [(0, SIZE - 1)], CHUNK)))
+    assert chunks == [DATA[i : i + CHUNK] for i in range(0, SIZE, CHUNK)]
+    assert calls == [(0, CHUNK)]  # only the first read, which opens the file; the rest came from the cache
+    assert fds_on(data_file) == 0
+
+
+def test_bytes_not_in_the_page_cache_are_read_in_a_thread(data_file, monkeypatch):
+    calls = counting_to_thread(monkeypatch)
+
+    def not_cached(fd, buffers, offset, flags):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("lebrq.http.streaming.os.preadv", not_cached)
+    chunks = asyncio.run(collect(FileRangeIterator(data_file, [(1000, SIZE - 1)], CHUNK)))
+    assert b"".join(chunks) == DATA[1000:]
+    assert calls == [(1000 + i, min(CHUNK, SIZE - 1000 - i)) for i in range(0, SIZE - 1000, CHUNK)]
+
+
+def test_a_filesystem_without_rwf_nowait_is_not_asked_again(data_file, monkeypatch):
+    calls = counting_to_thread(monkeypatch)
+    attempts = []
+
+    def unsupported(fd, buffers, offset, flags):
+        attempts.append(offset)
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr("lebrq.http.streaming.os.preadv", unsupported)
+    chunks = asyncio.run(collect(FileRangeIterator(data_file, [(0, SIZE - 1)], CHUNK)))
+    assert b"".join(chunks) == DATA
+    assert attempts == [CHUNK]  # tried once, on the second read (the first opens the file in a thread)
+    assert len(calls) == 5
+
+
+def test_a_short_read_from_the_cache_continues_where_it_stopped(data_file, monkeypatch):
+    real = os.preadv
+
+    def half(fd, buffers, offset, flags):
+        return real(fd, [buffers[0][: len(buffers[0]) // 2]], offset, flags)
+
+    monkeypatch.setattr("lebrq.http.streaming.os.preadv", half)
+    chunks = asyncio.run(collect(FileRangeIterator(data_file, [(0, SIZE - 1), b"|", (5, 9)], CHUNK)))
+    assert b"".join(chunks) == DATA + b"|" + DATA[5:10]
+    assert [len(chunk) for chunk in chunks[:3]] == [CHUNK, CHUNK // 2, CHUNK // 2]
+    assert fds_on(data_file) == 0

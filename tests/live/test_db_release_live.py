@@ -1,0 +1,35 @@
+"""A download in progress holds no database connection (MariaDB: one pooled connection in all)."""
+
+import os
+
+import httpx
+import pytest
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("mysql"), reason="MariaDB run only"),
+]
+
+
+def test_slow_downloads_leave_the_pool_to_other_requests(server_factory, shared_media, tmp_path):
+    server = server_factory("release", DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="2")
+    # Large enough (64 MiB) that the bodies cannot all sit in the sockets' buffers: the responses stay open.
+    big = tmp_path / "tour-x30.mp4"
+    chunk = (shared_media / "venue-tour.mp4").read_bytes()
+    with big.open("wb") as target:
+        for _ in range(30):
+            target.write(chunk)
+    with server.client() as client, big.open("rb") as video:
+        url = client.post("/api/uploads/video", files={"file": ("tour.mp4", video)}).json()["url"]
+        streams = [httpx.stream("GET", server.url + url, timeout=30) for _ in range(3)]
+        opened = [stream.__enter__() for stream in streams]
+        try:
+            for response in opened:
+                assert response.status_code == 200
+                next(response.iter_bytes(1024))  # the body has started; the rest waits in the socket
+            listing = client.get("/api/bookings")
+            assert listing.status_code == 200, listing.text
+            assert httpx.get(server.url + "/api/health/pool").json()["checked_out"] == 0
+        finally:
+            for stream in streams:
+                stream.__exit__(None, None, None)
