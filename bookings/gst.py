@@ -11,12 +11,21 @@ Rules applied:
   the full rate. Each tax amount is computed on the invoice's total taxable value and rounded to paise, half up.
 * Round-off: the grand total is rounded to the nearest rupee, half up, and the difference is shown as its own
   signed line — the usual practice for the invoice total required by CGST Rules 2017, Rule 46.
+* GSTIN (CGST Rules 2017, Rule 10 and Form GST REG-06): 2-digit state code, the holder's 10-character PAN, an
+  entity number, "Z" and a mod-36 Luhn check character (PAN and Luhn checks from python-stdnum).
+* Financial year (General Clauses Act 1897, s.3(21)): 1 April to 31 March, named "2026-27".
 """
 
+import re
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from num2words import num2words
+from stdnum import exceptions as stdnum_exceptions
+from stdnum import luhn
+from stdnum.in_ import pan as stdnum_pan
+from stdnum.util import clean as stdnum_clean
 
 PAISA = Decimal("0.01")
 RUPEE = Decimal("1")
@@ -209,3 +218,55 @@ def format_quantity(quantity: Decimal | int) -> str:
     """A quantity without trailing zeros and at most 4 decimals (half up): 2 → "2", 1.50 → "1.5", 4/3 → "1.3333"."""
     value = _as_decimal(quantity, "quantity").quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize()
     return f"{value:f}"
+
+
+#: GST state codes (CBIC's list): 01 Jammu and Kashmir … 37 Andhra Pradesh, 38 Ladakh, 97 Other Territory.
+GST_STATE_CODES = frozenset({f"{code:02d}" for code in range(1, 39)} | {"97"})
+_GSTIN_FORMAT = re.compile(r"[0-9]{2}[A-Z]{5}[0-9]{4}[A-Z][1-9A-Z]Z[0-9A-Z]")
+_GSTIN_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def validate_gstin(value: str) -> str:
+    """Check a regular taxpayer's GSTIN and return it normalised (spaces and dashes removed, upper case):
+    ``"32aabcl1234f1z7"`` → ``"32AABCL1234F1Z7"``.
+
+    15 characters: a state code (`GST_STATE_CODES`), the holder's PAN (its 4th letter a valid holder type), an
+    entity number (1–9, A–Z), "Z" and a mod-36 Luhn check character. The PAN and Luhn checks are python-stdnum's
+    (``stdnum.in_.pan``, ``stdnum.luhn``); its own ``stdnum.in_.gstin`` is not used because it lacks codes 38 and
+    97. Raises `ValueError` naming what is wrong: the length, the format, the state code, the PAN or the check
+    character; `TypeError` for a non-str.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"a GSTIN is a str, not {type(value).__name__}")
+    number = stdnum_clean(value, " -").strip().upper()
+    if len(number) != 15:
+        raise ValueError("A GSTIN has exactly 15 characters.")
+    if not _GSTIN_FORMAT.fullmatch(number):
+        raise ValueError(
+            "A GSTIN is 2 digits, 5 letters, 4 digits, a letter, a digit 1-9 or letter, Z and a check character."
+        )
+    if number[:2] not in GST_STATE_CODES:
+        raise ValueError(f"{number[:2]} is not a GST state code.")
+    try:
+        stdnum_pan.validate(number[2:12])
+    except stdnum_exceptions.ValidationError as exc:
+        raise ValueError("The PAN inside the GSTIN (characters 3 to 12) is not valid.") from exc
+    try:
+        luhn.validate(number, alphabet=_GSTIN_ALPHABET)
+    except stdnum_exceptions.ValidationError as exc:
+        raise ValueError("The GSTIN's check character (the 15th) does not match: it is mistyped.") from exc
+    return number
+
+
+def gstin_state_code(gstin: str) -> str:
+    """The GST state code a valid GSTIN starts with: ``"32AABCL1234F1Z7"`` → ``"32"``.
+
+    Raises `ValueError` if the GSTIN is not valid (`validate_gstin`)."""
+    return validate_gstin(gstin)[:2]
+
+
+def financial_year(day: date) -> str:
+    """The Indian financial year (1 April – 31 March) ``day`` falls in, as ``"YYYY-YY"``: 31 Mar 2027 → ``"2026-27"``,
+    1 Apr 2027 → ``"2027-28"``, 1 Apr 1999 → ``"1999-00"``."""
+    start = day.year if day.month >= 4 else day.year - 1
+    return f"{start}-{(start + 1) % 100:02d}"

@@ -1,9 +1,21 @@
 """Venues, spaces, add-on items, bookings and their payments. Money is INR as `Decimal` (2 places)."""
 
+import contextlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def validate_gstin_field(value: str) -> None:
+    """Model-field validator: `ValidationError` unless ``value`` is a valid GSTIN (`bookings.gst.validate_gstin`)."""
+    from .gst import validate_gstin
+
+    try:
+        validate_gstin(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid_gstin") from exc
 
 
 def new_booking_reference() -> str:
@@ -82,6 +94,21 @@ class Booking(models.Model):
     total_amount = models.DecimalField(
         max_digits=14, decimal_places=2, default=0, help_text="INR, taxable value (before GST)."
     )
+    # The invoice's buyer ("Bill to"); a blank name or email falls back to the customer's account.
+    billing_name = models.CharField(max_length=200, blank=True, help_text="Blank: the customer's full name.")
+    billing_phone = models.CharField(max_length=20, blank=True)
+    billing_email = models.EmailField(blank=True, help_text="Blank: the customer's email.")
+    billing_address = models.TextField(max_length=500, blank=True)
+    billing_gstin = models.CharField(
+        "buyer GSTIN",
+        max_length=15,
+        blank=True,
+        validators=[validate_gstin_field],
+        help_text="The buyer's GSTIN for a B2B invoice (15 characters, check character verified); blank: unregistered.",
+    )
+    # Set once, when the booking's TAX INVOICE is first issued (bookings.invoice.issue_invoice_number).
+    invoice_number = models.CharField(max_length=32, unique=True, null=True, blank=True, editable=False)
+    invoice_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,6 +123,15 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return self.booking_reference
+
+    def clean(self) -> None:
+        """Store a valid buyer GSTIN normalised (upper case, no spaces or dashes); `clean_fields` validated it."""
+        super().clean()
+        if self.billing_gstin:
+            from .gst import validate_gstin
+
+            with contextlib.suppress(ValueError):  # an invalid one is reported by the field's validator
+                self.billing_gstin = validate_gstin(self.billing_gstin)
 
 
 class BookingItem(models.Model):
@@ -136,3 +172,14 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.status}"
+
+
+class InvoiceCounter(models.Model):
+    """The last tax invoice serial issued in one financial year (April–March); its row is locked while a number is
+    taken, so numbers are consecutive with no gaps or repeats (CGST Rules 2017, Rule 46(b))."""
+
+    financial_year = models.CharField(max_length=7, primary_key=True, help_text='e.g. "2026-27".')
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.financial_year}: {self.last_number}"

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from rest_framework import serializers
 
+from .gst import validate_gstin
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
 
 MAX_MONEY = Decimal("9999999999.99")
@@ -73,6 +74,12 @@ class BookingSerializer(serializers.ModelSerializer):
             "customer_note",
             "admin_note",
             "total_amount",
+            "billing_name",
+            "billing_phone",
+            "billing_email",
+            "billing_address",
+            "billing_gstin",
+            "invoice_number",
             "items",
             "payments",
             "created_at",
@@ -85,6 +92,28 @@ class BookingSerializer(serializers.ModelSerializer):
         if not (request and request.user and request.user.is_staff):
             data.pop("admin_note")
         return data
+
+
+class BillingSerializer(serializers.ModelSerializer):
+    """Input of ``PATCH /api/bookings/{id}/billing``: the invoice's buyer ("Bill to"). Blank name or email: the
+    customer's account values are printed. ``billing_gstin`` is checked (format, state code, PAN, check character)
+    and stored upper case without spaces; blank means an unregistered buyer."""
+
+    # Longer than the stored 15 characters: spaces and dashes are accepted and removed.
+    billing_gstin = serializers.CharField(max_length=32, required=False, allow_blank=True)
+
+    class Meta:
+        model = Booking
+        fields = ["billing_name", "billing_phone", "billing_email", "billing_address", "billing_gstin"]
+        extra_kwargs = {"billing_address": {"max_length": 500}}
+
+    def validate_billing_gstin(self, value: str) -> str:
+        if not value:
+            return ""
+        try:
+            return validate_gstin(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid_gstin") from exc
 
 
 class ItemLineSerializer(serializers.Serializer):

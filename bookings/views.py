@@ -1,10 +1,12 @@
 """Bookings API: thin viewsets over `services`, `filters` and `invoice`."""
 
+from django.db import transaction
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -14,7 +16,13 @@ from lebrq.http.streaming import file_response
 from . import invoice, services
 from .filters import BookingFilter, PagePagination
 from .models import Booking, Item, Space, Venue
-from .serializers import BookingCreateSerializer, BookingSerializer, ItemSerializer, VenueSerializer
+from .serializers import (
+    BillingSerializer,
+    BookingCreateSerializer,
+    BookingSerializer,
+    ItemSerializer,
+    VenueSerializer,
+)
 
 
 class VenueViewSet(viewsets.ReadOnlyModelViewSet):
@@ -46,7 +54,16 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     pagination_class = PagePagination
     filterset_class = BookingFilter
 
+    def filter_queryset(self, queryset):
+        """Query-string filters narrow the list only: a booking addressed by id is found whatever they say, and
+        detail requests skip building the FilterSet (about 3 ms each)."""
+        if self.action != "list":
+            return queryset
+        return super().filter_queryset(queryset)
+
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular's schema generation: no request user
+            return Booking.objects.none()
         bookings = Booking.objects.select_related("space__venue").prefetch_related("items", "payments")
         if self.request.user.is_staff:
             return bookings
@@ -77,30 +94,72 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         services.cancel_booking(booking.pk)
         return Response(self.get_serializer(self.get_queryset().get(pk=booking.pk)).data)
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY), 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
+            (206, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
+            304: None,
+            409: OpenApiTypes.OBJECT,
+            503: OpenApiTypes.OBJECT,
+        }
+    )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def invoice(self, request, pk=None):
-        """The booking's GST invoice as a PDF, rendered to a temporary file and streamed in 64 KiB chunks."""
+        """The booking's GST invoice as a PDF (cached per revision; ETag, If-None-Match → 304, byte ranges)."""
         return invoice_response(request, self.get_object())
+
+    @extend_schema(request=BillingSerializer, responses={200: BookingSerializer, 409: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["patch"], filter_backends=[], pagination_class=None)
+    def billing(self, request, pk=None):
+        """Set the invoice's buyer details (billing_name, billing_phone, billing_email, billing_address,
+        billing_gstin); partial. 409 once the booking's tax invoice has been issued (its buyer is then fixed)."""
+        booking = self.get_object()
+        with transaction.atomic():  # the row lock orders this against the tax invoice's numbering
+            locked = Booking.objects.select_for_update().get(pk=booking.pk)
+            if locked.invoice_number:
+                raise services.Conflict(
+                    f"Tax invoice {locked.invoice_number} has been issued; its buyer details can no longer change.",
+                    code="invoice_issued",
+                )
+            payload = BillingSerializer(locked, data=request.data, partial=True)
+            payload.is_valid(raise_exception=True)
+            payload.save()
+        return Response(self.get_serializer(self.get_queryset().get(pk=booking.pk)).data)
+
+
+class InvoiceBusyError(APIException):
+    """503 ``invoice_busy``: no render slot came free in time; ``wait`` (seconds) becomes DRF's Retry-After."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Invoices are being rendered at capacity; retry shortly."
+    default_code = "invoice_busy"
+
+    def __init__(self, wait: int):
+        super().__init__()
+        self.wait = wait
 
 
 def invoice_response(request, booking):
-    """Render ``booking``'s invoice to a temporary PDF and stream it (64 KiB chunks); the file is removed once
-    the response is closed. Raises `services.Conflict` (409) for a booking that has no invoice."""
+    """Answer GET/HEAD for ``booking``'s invoice PDF (`invoice.invoice_pdf`: cached per revision, rendered on a
+    miss) through `file_response`: strong ETag = the revision, If-None-Match → 304 without rendering when cached,
+    byte ranges, streamed in 64 KiB chunks. The cached file is not removed after the response.
+
+    Raises `services.Conflict` (409 ``invoice_not_available``) for a cancelled or rejected booking and
+    `InvoiceBusyError` (503 ``invoice_busy`` + Retry-After) when no render slot came free within
+    settings.INVOICE_RENDER_WAIT seconds.
+    """
     try:
-        pdf_path = invoice.render_invoice_pdf(booking)
+        pdf = invoice.invoice_pdf(booking)
     except invoice.InvoiceNotAvailable as exc:
         raise services.Conflict(str(exc), code="invoice_not_available") from exc
-    stat = pdf_path.stat()
+    except invoice.InvoiceBusy as exc:
+        raise InvoiceBusyError(exc.retry_after) from exc
     return file_response(
         request,
-        path=pdf_path,
-        representation=Representation(
-            size=stat.st_size, etag=f'"{booking.booking_reference}-{stat.st_mtime_ns}"', last_modified=stat.st_mtime
-        ),
+        path=pdf.path,
+        representation=Representation(size=pdf.size, etag=pdf.etag, last_modified=pdf.modified),
         content_type="application/pdf",
-        filename=f"invoice-{booking.booking_reference}.pdf",
+        filename=pdf.filename,
         as_attachment=True,
         cache_control="private, no-cache",
-        on_close=lambda: pdf_path.unlink(missing_ok=True),
     )

@@ -221,3 +221,81 @@ def test_format_inr(amount, kwargs, text):
 )
 def test_format_quantity(quantity, text):
     assert format_quantity(quantity) == text
+
+
+# --- GSTIN and financial year ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "normalised"),
+    [
+        ("27AAPFU0939F1ZV", "27AAPFU0939F1ZV"),  # python-stdnum's documented example
+        (" 32aabcl1234f1z7 ", "32AABCL1234F1Z7"),  # the demo seller, lower case with spaces
+        ("32-AABCL-1234F-1Z7", "32AABCL1234F1Z7"),
+        ("38AABCL1234F1ZV", "38AABCL1234F1ZV"),  # Ladakh (38): not in stdnum's own GSTIN list
+        ("97AABCL1234F1ZR", "97AABCL1234F1ZR"),  # Other Territory
+    ],
+)
+def test_valid_gstins(value, normalised):
+    from bookings.gst import gstin_state_code, validate_gstin
+
+    assert validate_gstin(value) == normalised
+    assert gstin_state_code(value) == normalised[:2]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("32AABCL1234F1Z5", "check character"),  # one character mistyped
+        ("27AAPFU0939F1ZW", "check character"),
+        ("32AABCL1234F1Z", "exactly 15 characters"),
+        ("32AABCL1234F1Z77", "exactly 15 characters"),
+        ("", "exactly 15 characters"),
+        ("1234567890ABCDE", "2 digits, 5 letters"),
+        ("32AABCL1234F0Z7", "2 digits, 5 letters"),  # entity number 0
+        ("32AABCL1234F1X7", "2 digits, 5 letters"),  # 14th character not Z
+        ("00AABCL1234F1Z7", "00 is not a GST state code"),
+        ("39AABCL1234F1Z7", "39 is not a GST state code"),
+        ("99AABCL1234F1Z7", "99 is not a GST state code"),
+        ("32AABXL1234F1Z7", "PAN"),  # X is no PAN holder type
+    ],
+)
+def test_invalid_gstins(value, message):
+    from bookings.gst import validate_gstin
+
+    with pytest.raises(ValueError, match=message):
+        validate_gstin(value)
+
+
+def test_gstin_must_be_text():
+    from bookings.gst import validate_gstin
+
+    with pytest.raises(TypeError):
+        validate_gstin(27)
+
+
+def test_default_seller_gstin_is_valid():
+    from bookings.gst import validate_gstin
+
+    assert validate_gstin(settings.INVOICE_SELLER["gstin"]) == settings.INVOICE_SELLER["gstin"]
+    assert settings.INVOICE_SELLER["gstin"][:2] == settings.INVOICE_SELLER["state_code"]
+    assert settings.INVOICE_SELLER["gstin"][2:12] == settings.INVOICE_SELLER["pan"]
+
+
+@pytest.mark.parametrize(
+    ("day", "year"),
+    [
+        ((2026, 4, 1), "2026-27"),
+        ((2027, 3, 31), "2026-27"),
+        ((2027, 4, 1), "2027-28"),
+        ((2027, 1, 15), "2026-27"),
+        ((1999, 4, 1), "1999-00"),
+        ((2099, 12, 31), "2099-00"),
+    ],
+)
+def test_financial_year(day, year):
+    from datetime import date
+
+    from bookings.gst import financial_year
+
+    assert financial_year(date(*day)) == year

@@ -122,7 +122,8 @@ def test_build_invoice_lines_and_totals(booking):
     assert totals.balance_due == D("52290.00")
     assert inv.amount_in_words == "Rupees Seventy Seven Thousand Two Hundred Ninety Only"
     assert inv.seller == settings.INVOICE_SELLER
-    assert inv.buyer == {"name": "Asha Menon", "email": "asha@example.com"}
+    assert inv.buyer == {"name": "Asha Menon", "phone": "", "email": "asha@example.com", "address": "", "gstin": ""}
+    assert inv.invoice_number is None
     assert inv.place_of_supply == f"{settings.INVOICE_SELLER['state']} ({settings.INVOICE_SELLER['state_code']})"
     assert str(inv.event_start.tzinfo) == settings.TIME_ZONE
     assert invoice_context(inv)["event_start"] == "14 Mar 2030, 10:00 AM IST"
@@ -219,9 +220,15 @@ def test_customer_text_is_escaped_and_loads_nothing(booking, out_dir, monkeypatc
     assert "169.254.169.254" in text
     # Only the template's own fonts and logo were asked for, and each resolved inside the assets directory.
     assert {uri for uri, _ in resolved} == {
-        f"{settings.STATIC_URL}bookings/fonts/DejaVuSans.ttf",
-        f"{settings.STATIC_URL}bookings/fonts/DejaVuSans-Bold.ttf",
-        f"{settings.STATIC_URL}bookings/logo.png",
+        f"{settings.STATIC_URL}bookings/{name}"
+        for name in [
+            "fonts/DejaVuSans.ttf",
+            "fonts/DejaVuSans-Bold.ttf",
+            "fonts/NotoSansDevanagari-Regular.ttf",
+            "fonts/NotoSansTamil-Regular.ttf",
+            "fonts/NotoSansMalayalam-Regular.ttf",
+            "logo.png",
+        ]
     }
     assert all(Path(path).is_relative_to(ASSETS_DIR) and Path(path).is_file() for _, path in resolved)
 
@@ -291,6 +298,8 @@ def test_resource_policy_confines_reads_and_forbids_network():
     with pytest.raises(ResourceAccessError):
         invoice.RESOURCE_POLICY.check_url("http://169.254.169.254/latest/meta-data/")
     invoice.RESOURCE_POLICY.check_path(ASSETS_DIR / "logo.png")
+    assert invoice.RESOURCE_POLICY.max_render_seconds == 300  # a 2,000-line invoice on a busy machine
+    assert invoice.RESOURCE_POLICY.max_document_bytes == 10 * 1024 * 1024
 
 
 def test_shipped_assets():
@@ -343,3 +352,115 @@ def test_default_directory_is_the_upload_temp_dir(booking, out_dir, settings):
     path = render_invoice_pdf(booking, now=BEFORE_EVENT)
     assert path.parent == out_dir / "spool"
     path.unlink()
+
+
+# --- Buyer block, invoice number, long tables, Indian scripts -------------------------------------------
+
+BUYER_GSTIN = "27AAPFU0939F1ZV"
+
+
+@pytest.mark.django_db
+def test_tax_invoice_pdf_carries_number_buyer_and_gstins(make_booking, out_dir, settings):
+    booking = make_booking(items=ITEMS, paid=[D("20000.00")])
+    Booking.objects.filter(pk=booking.pk).update(
+        billing_name="Menon Events LLP",
+        billing_phone="+91 98470 12345",
+        billing_email="accounts@menon.example",
+        billing_address="4th Floor, Palm Towers\nMarine Drive, Kochi 682031",
+        billing_gstin=BUYER_GSTIN,
+    )
+    booking.refresh_from_db()
+    text = pdf_text(render_invoice_pdf(booking, directory=out_dir, now=AFTER_EVENT))
+    assert TAX_INVOICE in text
+    assert "Invoice no.: LEBRQ/2030-31/000001" in text
+    assert text.count("LEBRQ/2030-31/000001") == 2  # the reference box and the page footer
+    assert "Invoice date: 01 Apr 2030" in text
+    assert booking.booking_reference in text
+    assert f"GSTIN: {settings.INVOICE_SELLER['gstin']}" in text
+    assert f"GSTIN: {BUYER_GSTIN}" in text
+    for printed in [
+        "Menon Events LLP",
+        "4th Floor, Palm Towers",
+        "Marine Drive, Kochi 682031",
+        "+91 98470 12345 · accounts@menon.example",
+        "Place of supply: Kerala (32)",
+        "CGST @ 9%",
+        "SGST @ 9%",
+        "₹5,895.00",
+        "Grand total",
+        "₹77,290.00",
+        "Amount paid",
+        "₹20,000.00",
+        "Balance due",
+        "₹57,290.00",
+        "Rupees Seventy Seven Thousand Two Hundred Ninety Only",
+    ]:
+        assert printed in text, printed
+    assert "Asha Menon" not in text  # the billing name replaces the account name
+    # The second download is the same document: same number, same date.
+    again = pdf_text(render_invoice_pdf(Booking.objects.get(pk=booking.pk), directory=out_dir, now=AFTER_EVENT))
+    assert "Invoice no.: LEBRQ/2030-31/000001" in again
+
+
+@pytest.mark.django_db
+def test_proforma_has_no_invoice_number_and_an_unregistered_buyer(booking):
+    html = render_to_string("bookings/invoice.html", invoice_context(build_invoice(booking, now=BEFORE_EVENT)))
+    assert "Invoice no." not in html
+    assert "GSTIN: unregistered" in html
+    assert "Asha Menon" in html
+
+
+def test_script_runs():
+    assert invoice.script_runs("") == []
+    assert invoice.script_runs("Asha Menon") == [("", "Asha Menon")]
+    assert invoice.script_runs("Priya प्रियंका") == [("", "Priya "), ("InvoiceDevanagari", "प्रियंका")]
+    assert invoice.script_runs("கார்த்திகேயன் ஸ்ரீநிவாசன், Chennai") == [
+        ("InvoiceTamil", "கார்த்திகேயன் ஸ்ரீநிவாசன்"),
+        ("", ", Chennai"),
+    ]
+    assert invoice.script_runs("ശ്രീ\u200dലക്ഷ്മി 12") == [("InvoiceMalayalam", "ശ്രീ\u200dലക്ഷ്മി "), ("", "12")]
+    assert invoice.script_runs(" क ") == [("", " "), ("InvoiceDevanagari", "क ")]
+
+
+@pytest.mark.django_db
+def test_indian_script_names_are_embedded_in_their_fonts(make_booking, out_dir):
+    booking = make_booking()
+    Booking.objects.filter(pk=booking.pk).update(
+        billing_name="प्रियंका மீனா ശ്രീലക്ഷ്മി", billing_address="<b>Gandhi Nagar</b>"
+    )
+    booking.refresh_from_db()
+    path = render_invoice_pdf(booking, directory=out_dir, now=BEFORE_EVENT)
+    text = pdf_text(path)
+    # The text layer keeps the logical order (the glyphs are drawn unshaped: see the README).
+    assert "प्रियंका" in text
+    assert "மீனா" in text
+    assert "ശ്രീലക്ഷ്മി" in text
+    assert "<b>Gandhi Nagar</b>" in text  # escaped, printed as typed
+    fonts = set()
+    for page in pypdf.PdfReader(path).pages:
+        for font in page["/Resources"]["/Font"].values():
+            fonts.add(str(font.get_object()["/BaseFont"]).split("+")[-1])
+    assert {"NotoSansDevanagari-Regular", "NotoSansTamil-Regular", "NotoSansMalayalam-Regular"} <= fonts
+
+
+@pytest.mark.django_db
+def test_long_item_lists_are_split_into_tables(make_booking):
+    rows = [(f"Item {number}", "996334", 1, D("10.00")) for number in range(1, 86)]
+    booking = make_booking(items=rows)
+    context = invoice_context(build_invoice(booking, now=BEFORE_EVENT))
+    assert [len(chunk) for chunk in context["row_chunks"]] == [40, 40, 6]  # 85 items + the rental line
+    assert [row["number"] for chunk in context["row_chunks"] for row in chunk] == list(range(1, 87))
+    html = render_to_string("bookings/invoice.html", context)
+    assert html.count('<table class="lines"') == 3
+    assert html.count(">Taxable value</th>") == 3  # each table has its header row
+
+
+def test_shipped_script_fonts_and_their_licence():
+    licence = (ASSETS_DIR / "fonts" / "LICENSE-Noto.txt").read_text()
+    assert "SIL OPEN FONT LICENSE" in licence
+    assert "Version 1.1" in licence
+    sizes = {name: (ASSETS_DIR / "fonts" / f"NotoSans{name}-Regular.ttf").stat().st_size for name in SCRIPTS}
+    assert all(size < 200 * 1024 for size in sizes.values()), sizes  # subsets, not the full fonts
+
+
+SCRIPTS = ["Devanagari", "Tamil", "Malayalam"]
