@@ -1,11 +1,12 @@
-"""Health endpoints: liveness (no DB), readiness (DB), memory report and DB pool state."""
+"""Health endpoints: liveness (no DB), readiness (`health.checks`), memory report and DB pool state."""
 
 from django.conf import settings
-from django.db import connection
 from django.http import JsonResponse
 
 from lebrq.http.guards import MemoryGuard
 from lebrq.memory import MiB, read_memory
+
+from .checks import READINESS_CHECKS, pool_state, run_checks
 
 GiB = 1024 * MiB
 
@@ -16,15 +17,12 @@ def liveness(request):
 
 
 def detailed(request):
-    """``GET /api/health/detailed``: runs ``SELECT 1``; 503 naming the failing check when the DB is down."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as exc:
-        body = {"status": "unhealthy", "checks": {"database": {"status": "down", "error": str(exc)[:200]}}}
-        return JsonResponse(body, status=503)
-    return JsonResponse({"status": "ok", "checks": {"database": {"status": "ok", "vendor": connection.vendor}}})
+    """``GET /api/health/detailed``: readiness. Runs `READINESS_CHECKS` (pool, database, disks) and answers
+    200 ``{"status": "ok", "failing": [], "checks": {name: report}}``, or 503 with ``"status": "unhealthy"`` and
+    the failing checks named in ``failing`` (see `health.checks` for the reports)."""
+    failing, reports = run_checks(READINESS_CHECKS)
+    body = {"status": "unhealthy" if failing else "ok", "failing": failing, "checks": reports}
+    return JsonResponse(body, status=503 if failing else 200)
 
 
 def memory_status(used_percent: float, threshold: float, critical: float) -> str:
@@ -58,24 +56,6 @@ def memory(request):
 
 
 def pool(request):
-    """``GET /api/health/pool``: the per-process DB pool's size, overflow and checked-out connections."""
-    from dj_db_conn_pool.core import pool_container
-
-    body = {
-        "vendor": connection.vendor,
-        "pool_size": settings.DB_POOL_SIZE,
-        "max_overflow": settings.DB_MAX_OVERFLOW,
-        "max_connections": settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW,
-        "pooled": pool_container.has(connection.alias),
-        "checked_out": 0,
-        "checked_in": 0,
-        "overflow": 0,
-    }
-    if body["pooled"]:
-        queue_pool = pool_container.get(connection.alias)
-        body.update(
-            checked_out=queue_pool.checkedout(),
-            checked_in=queue_pool.checkedin(),
-            overflow=max(queue_pool.overflow(), 0),
-        )
-    return JsonResponse(body)
+    """``GET /api/health/pool``: the per-process DB pool's size, overflow and checked-out connections
+    (`health.checks.pool_state`)."""
+    return JsonResponse(pool_state())

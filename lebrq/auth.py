@@ -4,6 +4,7 @@ Tokens are JWT access tokens (djangorestframework-simplejwt), sent back as ``Aut
 """
 
 from django.contrib.auth import authenticate
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
@@ -42,7 +43,7 @@ class LoginView(APIView):
         # Keeps bad credentials a 401 (DRF turns a 401 without a challenge into 403).
         return 'Bearer realm="api"'
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenSerializer})
+    @extend_schema(request=LoginSerializer, responses={200: TokenSerializer, 401: OpenApiTypes.OBJECT})
     def post(self, request):
         credentials = LoginSerializer(data=request.data)
         credentials.is_valid(raise_exception=True)

@@ -3,7 +3,7 @@
 from unittest import mock
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from health.views import memory_status
 
@@ -15,18 +15,36 @@ def test_liveness_needs_no_database(client):
 
 
 @pytest.mark.django_db
-def test_readiness_runs_select_1(client):
-    body = client.get("/api/health/detailed").json()
+def test_readiness_runs_every_check(client, settings):
+    response = client.get("/api/health/detailed")
+    body = response.json()
+    assert response.status_code == 200
     assert body["status"] == "ok"
-    assert body["checks"]["database"]["status"] == "ok"
+    assert body["failing"] == []
+    assert list(body["checks"]) == ["pool", "database", "media_root", "file_upload_temp_dir"]
+    assert body["checks"]["database"] == {"status": "ok", "vendor": connection.vendor}
+    assert body["checks"]["media_root"]["path"] == settings.MEDIA_ROOT
+    assert body["checks"]["file_upload_temp_dir"]["path"] == settings.FILE_UPLOAD_TEMP_DIR
 
 
 @pytest.mark.django_db
 def test_readiness_is_503_naming_the_database_when_it_is_down(client):
-    with mock.patch("health.views.connection.cursor", side_effect=OperationalError("Can't connect")):
+    with mock.patch("health.checks.connection.cursor", side_effect=OperationalError(2003, "Can't connect")):
         response = client.get("/api/health/detailed")
     assert response.status_code == 503
-    assert response.json()["checks"]["database"] == {"status": "down", "error": "Can't connect"}
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert body["failing"] == ["database"]
+    assert body["checks"]["database"] == {"status": "down", "error": '(2003, "Can\'t connect")'}
+    assert body["checks"]["media_root"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_readiness_is_503_naming_a_full_disk(client, settings):
+    settings.HEALTH_DISK_MIN_FREE_PERCENT = 100.1
+    response = client.get("/api/health/detailed")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["media_root", "file_upload_temp_dir"]
 
 
 def test_memory_report_has_the_seed_fields(client, settings):

@@ -60,3 +60,42 @@ def test_rollback_switch_turns_protection_off(server_factory):
 def test_startup_logs_memory_protection_settings(live_server_uvicorn):
     log = live_server_uvicorn.log.read_text()
     assert "Memory protection enabled: threshold 85%, critical 90%" in log
+
+
+def wait_for_shedding(url: str, state: str, timeout: float) -> dict:
+    """Poll the memory report (never shed) until this worker's guard is in ``state``; returns that report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = httpx.get(url + "/api/health/memory").json()
+        if report["shedding"] == state or time.monotonic() > deadline:
+            return report
+        time.sleep(0.05)
+
+
+def test_worker_past_its_rss_cap_sheds_then_recovers_when_memory_is_freed(server_factory):
+    # A test-only URLconf (tests/live/balloon_urls.py) lets the worker inflate its own RSS by 400 MiB for 3 s.
+    server = server_factory("balloon", DJANGO_SETTINGS_MODULE="tests.live.balloon_settings", MEMORY_MAX_RSS_MB="300")
+    assert server.process.memory_info().rss < 0.75 * 300 * MiB  # starts below the 85 % threshold
+    assert wait_for_shedding(server.url, "normal", 0)["shedding"] == "normal"
+    assert httpx.get(server.url + "/api/venues").status_code == 200
+
+    assert httpx.get(server.url + "/_test/balloon", params={"mb": 400, "hold": 3}).status_code == 200
+    inflated_at = time.monotonic()
+    report = wait_for_shedding(server.url, "shedding-all", 2)
+    assert report["shedding"] == "shedding-all"
+    assert report["process_rss_mb"] > 400
+    assert report["used_percent"] > 100
+    assert time.monotonic() - inflated_at < 1  # sampled every 0.25 s
+    shed = httpx.get(server.url + "/api/venues")
+    assert shed.status_code == 503
+    assert shed.json()["error_type"] == "memory_error"
+    assert float(shed.headers["X-Memory-Usage"].rstrip("%")) > 100
+    assert httpx.get(server.url + "/health").status_code == 200
+
+    report = wait_for_shedding(server.url, "normal", 6)
+    assert report["shedding"] == "normal"
+    assert report["process_rss_mb"] < 0.8 * 300
+    assert httpx.get(server.url + "/api/venues").status_code == 200
+    log = server.log.read_text()
+    assert "[Memory Protection] normal -> shedding-all at " in log
+    assert "[Memory Protection] shedding-all -> normal at " in log

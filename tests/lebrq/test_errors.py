@@ -1,0 +1,74 @@
+"""An unavailable database is a 503 `database_unavailable` with Retry-After, in DRF views and plain Django views.
+
+(The real thing — an exhausted pool, a stopped MariaDB — is in tests/live/test_faults_live.py.)
+"""
+
+from unittest import mock
+
+import pytest
+import sqlalchemy.exc
+from django.db import OperationalError, ProgrammingError
+
+from lebrq.errors import is_database_unavailable
+
+POOL_TIMEOUT = sqlalchemy.exc.TimeoutError(
+    "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00"
+)
+EXPECTED_BODY = {
+    "detail": "The database is unavailable; retry shortly.",
+    "success": False,
+    "message": "The database is unavailable; retry shortly.",
+    "code": "database_unavailable",
+}
+
+
+@pytest.mark.parametrize(
+    ("exc", "unavailable"),
+    [
+        (POOL_TIMEOUT, True),
+        (OperationalError(2002, "Can't connect to local server through socket"), True),
+        (OperationalError(2003, "Can't connect to server on '127.0.0.1' (111)"), True),
+        (OperationalError(2006, "Server has gone away"), True),
+        (OperationalError(2013, "Lost connection to server during query"), True),
+        (OperationalError(1040, "Too many connections"), True),
+        (OperationalError(1053, "Server shutdown in progress"), True),
+        (OperationalError(1927, "Connection was killed"), True),
+        (OperationalError(1205, "Lock wait timeout exceeded"), False),
+        (OperationalError(1213, "Deadlock found"), False),
+        (OperationalError("database is locked"), False),  # SQLite
+        (OperationalError(), False),
+        (ProgrammingError(1146, "Table doesn't exist"), False),
+        (ValueError(2003), False),
+    ],
+)
+def test_is_database_unavailable(exc, unavailable):
+    assert is_database_unavailable(exc) is unavailable
+
+
+@pytest.mark.parametrize("exc", [POOL_TIMEOUT, OperationalError(2003, "Can't connect")])
+def test_drf_view_answers_503_with_retry_after(client, settings, exc, caplog):
+    settings.DB_RETRY_AFTER = 3
+    with mock.patch("bookings.views.VenueViewSet.get_queryset", side_effect=exc):
+        response = client.get("/api/venues")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "3"
+    assert response.json() == EXPECTED_BODY
+    assert f"[Database] 503 for /api/venues: {type(exc).__name__}" in caplog.text
+
+
+def test_plain_django_view_answers_503_with_retry_after(client, settings):
+    settings.DB_RETRY_AFTER = 2
+    # A plain Django view (not DRF) that fails the way a view querying an exhausted pool would.
+    with mock.patch("health.views.read_memory", side_effect=POOL_TIMEOUT):
+        response = client.get("/api/health/memory")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "2"
+    assert response.json() == EXPECTED_BODY
+
+
+def test_other_database_errors_stay_server_errors(client):
+    client.raise_request_exception = False
+    with mock.patch("bookings.views.VenueViewSet.get_queryset", side_effect=OperationalError(1213, "Deadlock")):
+        response = client.get("/api/venues")
+    assert response.status_code == 500
+    assert response.json()["code"] == "server_error"
