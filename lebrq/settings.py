@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -23,13 +24,29 @@ DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS (deploy/README.md) ---------------------------------------------------------------------------
+# Off by default so that `make run` works on http://127.0.0.1; deploy/lebrq.env.example turns them on, and
+# `python manage.py check --deploy` is then clean. HSTS is RFC 6797.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Probes over plain HTTP on the host (systemd, load balancer) are never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^health/?$", r"^api/health(/|$)"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# "HTTP_X_FORWARDED_PROTO,https" behind a proxy that sets X-Forwarded-Proto itself (deploy/nginx/lebrq.conf does).
+SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None) or None
+if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. 'HTTP_X_FORWARDED_PROTO,https'")
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "whitenoise.runserver_nostatic",
+    "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
@@ -42,14 +59,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "lebrq.middleware.MemoryErrorMiddleware",
+    "lebrq.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "lebrq.middleware.NotModifiedMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: runs the chain above in the request's thread instead of switching threads per middleware.
+    "lebrq.middleware.SyncChainMiddleware",
 ]
 
 ROOT_URLCONF = "lebrq.urls"
@@ -79,6 +100,9 @@ DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=2)
 DB_MAX_OVERFLOW = env.int("DB_MAX_OVERFLOW", default=2)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
 DB_POOL_RECYCLE = env.int("DB_POOL_RECYCLE", default=900)
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)  # seconds to open a new MySQL connection
+# Seconds in Retry-After of a 503 `database_unavailable` (pool exhausted, database unreachable).
+DB_RETRY_AFTER = env.int("DB_RETRY_AFTER", default=2)
 
 _default_db = env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lebrq.sqlite3'}")
 _default_db["CONN_MAX_AGE"] = 0
@@ -88,6 +112,7 @@ if _default_db["ENGINE"] == "django.db.backends.mysql":
         "charset": "utf8mb4",
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
         "isolation_level": "read committed",
+        "connect_timeout": DB_CONNECT_TIMEOUT,
         **_default_db.get("OPTIONS", {}),
     }
     _default_db["POOL_OPTIONS"] = {
@@ -129,12 +154,18 @@ USE_TZ = True
 
 # --- Static files (admin CSS/JS) ------------------------------------------------------------------------
 # `/static/<name>` belongs to uploaded media (the original app's URL), so the project's own assets live under
-# /assets/ and WhiteNoise serves them under uvicorn.
+# /assets/ and ServeStatic (WhiteNoise's ASGI-native fork: async file iterators, no whole-file reads) serves
+# them under uvicorn.
 STATIC_URL = "/assets/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
-WHITENOISE_USE_FINDERS = True
+SERVESTATIC_USE_FINDERS = True
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Uploads go through Django's storage API: an S3-compatible store is STORAGE_BACKEND=storages.backends.s3.S3Storage
+    # with STORAGE_OPTIONS as JSON (deploy/README.md, "Beyond one machine").
+    "default": {
+        "BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env.json("STORAGE_OPTIONS", default={}),
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
@@ -160,6 +191,16 @@ UPLOAD_MAX_BYTES = {
 # Size of each read when a file or PDF is streamed out, in bytes.
 STREAM_CHUNK_SIZE = 64 * 1024
 
+# --- Download offload (deploy/nginx/lebrq.conf) ---------------------------------------------------------
+# "x-accel": a file response carries only headers and X-Accel-Redirect (after authorisation and the
+# preconditions), and nginx sends the bytes; "" (default) streams them from Django.
+DOWNLOAD_OFFLOAD = env.str("DOWNLOAD_OFFLOAD", default="").strip().lower()
+if DOWNLOAD_OFFLOAD not in ("", "off", "x-accel"):
+    raise ImproperlyConfigured(f"DOWNLOAD_OFFLOAD must be 'x-accel' or empty, got {DOWNLOAD_OFFLOAD!r}")
+# Directory → nginx internal URI prefix, "dir=prefix,dir=prefix". Empty: MEDIA_ROOT → /_protected/media/ and
+# INVOICE_CACHE_DIR → /_protected/invoices/. A file under none of them is streamed.
+DOWNLOAD_OFFLOAD_LOCATIONS = env.dict("DOWNLOAD_OFFLOAD_LOCATIONS", default={})
+
 # --- Memory protection ----------------------------------------------------------------------------------
 MEMORY_PROTECTION_ENABLED = env.bool("MEMORY_PROTECTION_ENABLED", default=True)
 MEMORY_THRESHOLD_PERCENT = env.float("MEMORY_THRESHOLD_PERCENT", default=85.0)
@@ -168,6 +209,11 @@ MEMORY_SAMPLE_INTERVAL = env.float("MEMORY_SAMPLE_INTERVAL", default=0.25)
 MEMORY_RETRY_AFTER = env.int("MEMORY_RETRY_AFTER", default=5)
 MEMORY_MAX_RSS_MB = env.int("MEMORY_MAX_RSS_MB", default=0)  # 0: no per-process cap
 MEMORY_GC_INTERVAL = env.float("MEMORY_GC_INTERVAL", default=0)  # seconds; 0: no periodic collection
+
+# --- Readiness (/api/health/detailed, see health/checks.py) ---------------------------------------------
+HEALTH_DISK_MIN_FREE_BYTES = env.int("HEALTH_DISK_MIN_FREE_BYTES", default=1024 * MiB)
+HEALTH_DISK_MIN_FREE_PERCENT = env.float("HEALTH_DISK_MIN_FREE_PERCENT", default=5.0)
+HEALTH_POOL_MAX_PERCENT = env.float("HEALTH_POOL_MAX_PERCENT", default=100.0)
 
 # --- API ------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -190,9 +236,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Venue bookings, GST invoices, uploads and downloads.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Swagger UI's assets come from the sidecar package (served by WhiteNoise), not from a CDN.
+    # Swagger UI's assets come from the sidecar package (served by ServeStatic), not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lebrq.schema.strip_trailing_slashes",
+        "lebrq.schema.document_error_responses",
+    ],
 }
 
 # --- Invoices -------------------------------------------------------------------------------------------
@@ -201,7 +252,7 @@ INVOICE_SELLER = {
     "address": env.str("SELLER_ADDRESS", default="12 MG Road, Kochi, Kerala 682016"),
     "state": env.str("SELLER_STATE", default="Kerala"),
     "state_code": env.str("SELLER_STATE_CODE", default="32"),
-    "gstin": env.str("SELLER_GSTIN", default="32AABCL1234F1Z5"),
+    "gstin": env.str("SELLER_GSTIN", default="32AABCL1234F1Z7"),  # demo value with a valid check character
     "pan": env.str("SELLER_PAN", default="AABCL1234F"),
     "phone": env.str("SELLER_PHONE", default="+91 484 400 0000"),
     "email": env.str("SELLER_EMAIL", default="accounts@lebrq.example"),
@@ -209,6 +260,13 @@ INVOICE_SELLER = {
 }
 GST_RATE_PERCENT = Decimal(env.str("GST_RATE_PERCENT", default="18"))
 SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
+# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LEBRQ/2026-27/000123 (bookings/invoice.py).
+INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LEBRQ")
+# Renders at once per process; a request that would wait more than INVOICE_RENDER_WAIT seconds gets 503.
+INVOICE_MAX_CONCURRENT_RENDERS = env.int("INVOICE_MAX_CONCURRENT_RENDERS", default=2)
+INVOICE_RENDER_WAIT = env.float("INVOICE_RENDER_WAIT", default=5.0)
+# Rendered PDFs, one file per revision; renders are written here first and renamed into place.
+INVOICE_CACHE_DIR = env.path("INVOICE_CACHE_DIR", default=str(VAR_DIR / "invoices"))
 
 LOGGING = {
     "version": 1,
@@ -216,7 +274,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # django.request logs every 4xx as a warning; expected client errors are not worth a log line.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "django.request": {"level": "ERROR"}},
 }
 
 # --- Bookings -------------------------------------------------------------------------------------------

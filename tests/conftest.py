@@ -27,6 +27,9 @@ def _media_in_tmp(settings, tmp_path):
     """Each test stores uploads and temp files in its own directories (same filesystem: moves are renames)."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "tmp")
+    settings.INVOICE_CACHE_DIR = tmp_path / "invoices"
+    # Fast password hashing for the users tests create (PBKDF2 costs about a second each).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     Path(settings.MEDIA_ROOT).mkdir()
     Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir()
 

@@ -152,6 +152,7 @@ def make_server(tmp_path_factory, name: str, **settings: str) -> LiveServer:
         "DATABASE_URL": database_url_for(name, directory),
         "MEDIA_ROOT": str(directory / "media"),
         "FILE_UPLOAD_TEMP_DIR": str(directory / "tmp"),
+        "INVOICE_CACHE_DIR": str(directory / "invoices"),
         "STATIC_ROOT": str(directory / "static"),
         "PYTHONUNBUFFERED": "1",
         **settings,
