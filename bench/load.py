@@ -1,0 +1,471 @@
+"""Load: concurrent clients on a realistic mix against one uvicorn worker on MariaDB, with the seed's success
+criteria measured.
+
+    .venv/bin/python bench/load.py                       # 30 clients for 60 s
+    .venv/bin/python bench/load.py --minutes 10          # the full run
+    .venv/bin/python bench/load.py --seconds 20 --check  # exit 1 when a target is missed
+
+Set-up (all its own, removed afterwards): a fresh MariaDB database ``lebrq_bench_<pid>`` on ``--database-url``'s
+server (default ``mysql://root@127.0.0.1:3306``), migrated and seeded with ``seed_demo``; a temp dir for
+MEDIA_ROOT and the upload temp dir; one uvicorn worker (``lebrq.asgi:application``, default settings, so the
+per-process pool is 2 + 2 connections); through the API, the demo customer uploads the sample video
+(``venue-tour.mp4`` from the shared media) and books ``--bookings`` more pending bookings (50 in all).
+
+Each client is an asyncio task with its own keep-alive connection (httpx) and the customer's bearer token. It
+loops until the time is up: picks a request by weight, sends it, reads the whole answer, then waits a random
+think time (exponential, mean ``--think`` seconds, as a person or an app screen would). Requests and weights:
+
+- ``booking list`` (35): ``GET /api/bookings?page=N`` (20 a page), 200;
+- ``booking detail`` (35): ``GET /api/bookings/{id}`` of one of the customer's bookings, 200;
+- ``video range`` (15): ``GET /static/<video>`` with ``Range`` of 512 KiB at a random offset, 206;
+- ``image upload`` (10): ``POST /api/uploads/image``, a 158 KiB JPEG (``camera-with-gps.jpg``), 201;
+- ``invoice`` (5): ``GET /api/bookings/{id}/invoice`` of a booking that has one, the PDF, 200.
+
+Latency is client-side, from sending to the last byte. Anything but the expected status (or no answer) is a
+failure. Every second the worker's RSS is read (psutil); every 50 ms the bench database's connections are
+counted in ``information_schema.PROCESSLIST``. RSS drift compares the mean RSS of the last fifth of the run with
+that of the first fifth after a warm-up (the first tenth of the run, not counted). Prints one table per request
+kind and the seed's success-criteria table with the project's targets; writes ``<out>/load.csv`` (every
+request) and ``<out>/load-rss.png`` (RSS and requests per second over time).
+"""
+
+import argparse
+import asyncio
+import csv
+import math
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
+MiB = 1024 * 1024
+RANGE_BYTES = 512 * 1024
+
+#: kind → (weight, expected status)
+MIX = {
+    "booking list": (35, 200),
+    "booking detail": (35, 200),
+    "video range": (15, 206),
+    "image upload": (10, 201),
+    "invoice": (5, 200),
+}
+BOOKING_READS = ("booking list", "booking detail")
+
+# Targets: the seed's success criteria, then the project's stricter ones.
+SEED_AVERAGE_RSS_MB = 400
+SEED_SUCCESS_PERCENT = 99.9
+SEED_P95_SECONDS = 2.0
+TARGET_BOOKING_P95_MS = 50
+TARGET_SUCCESS_PERCENT = 100.0
+TARGET_RSS_DRIFT_PERCENT = 5.0
+TARGET_DB_CONNECTIONS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def mysql_connect(url: str, database: str | None = None):
+    import MySQLdb
+
+    parts = urlsplit(url)
+    kwargs = {"db": database} if database else {}
+    return MySQLdb.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        passwd=parts.password or "",
+        **kwargs,
+    )
+
+
+@dataclass
+class Server:
+    """One uvicorn worker on its own MariaDB database and media dirs (see the module docstring)."""
+
+    server_url: str  # mysql://user@host:port, without a database
+    directory: Path
+    database: str = field(default_factory=lambda: f"lebrq_bench_{os.getpid()}")
+    env: dict = field(default_factory=dict)
+    url: str = ""
+    popen: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "server.log"
+
+    @property
+    def process(self) -> psutil.Process:
+        return psutil.Process(self.popen.pid)
+
+    def start(self) -> "Server":
+        conn = mysql_connect(self.server_url)
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+            cursor.execute(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        conn.close()
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": urlsplit(self.server_url)._replace(path=f"/{self.database}").geturl(),
+            "MEDIA_ROOT": str(self.directory / "media"),
+            "FILE_UPLOAD_TEMP_DIR": str(self.directory / "tmp"),
+            "STATIC_ROOT": str(self.directory / "static"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        prepare = (
+            "from django.core.management import call_command; "
+            "call_command('migrate', verbosity=0); call_command('seed_demo')"
+        )
+        manage = [sys.executable, "manage.py", "shell", "-c", prepare]
+        subprocess.run(manage, cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "uvicorn", "lebrq.asgi:application", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--log-level", "warning", "--timeout-keep-alive", "5"]
+        self.popen = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"uvicorn did not answer: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        conn = mysql_connect(self.server_url)
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+        conn.close()
+
+
+@dataclass
+class Fixture:
+    """What the clients use: the customer's token, booking ids, the video's URL and size, the image bytes."""
+
+    token: str
+    booking_ids: list[int]
+    invoice_ids: list[int]  # bookings that have an invoice (not cancelled or rejected)
+    pages: int
+    video_url: str
+    video_size: int
+    image: bytes
+
+
+def prepare(server: Server, extra_bookings: int) -> Fixture:
+    """Upload the sample video and book ``extra_bookings`` more pending bookings as the demo customer."""
+    login = {"username": "customer", "password": "lebrq-customer"}
+    token = httpx.post(server.url + "/api/auth/login", json=login).raise_for_status().json()["access_token"]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        video = SHARED_MEDIA / "venue-tour.mp4"
+        with video.open("rb") as source:
+            answer = client.post("/api/uploads/video", files={"file": (video.name, source, "video/mp4")})
+        answer.raise_for_status()
+        space_id = client.get("/api/venues").json()[0]["spaces"][0]["id"]
+        start = time.time() + 400 * 86400  # far from the demo bookings; pending bookings do not block a slot
+        for n in range(extra_bookings):
+            begin = time.strftime("%Y-%m-%dT%H:00:00+05:30", time.gmtime(start + n * 86400))
+            end = time.strftime("%Y-%m-%dT%H:00:00+05:30", time.gmtime(start + n * 86400 + 3 * 3600))
+            booking = {"space_id": space_id, "start_datetime": begin, "end_datetime": end, "attendees": 10}
+            created = client.post("/api/bookings", json=booking)
+            if created.status_code != 201:
+                raise RuntimeError(f"booking {booking}: {created.status_code} {created.text}")
+        listing = client.get("/api/bookings", params={"page_size": 100}).json()
+    return Fixture(
+        token=token,
+        booking_ids=[item["id"] for item in listing["items"]],
+        invoice_ids=[item["id"] for item in listing["items"] if item["status"] not in ("cancelled", "rejected")],
+        pages=math.ceil(listing["pagination"]["total"] / 20),  # at the default 20 a page
+        video_url=answer.json()["url"],
+        video_size=answer.json()["size"],
+        image=(SHARED_MEDIA / "camera-with-gps.jpg").read_bytes(),
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    kind: str
+    started: float  # seconds since the load began
+    seconds: float
+    status: int  # 0: no answer
+    code: str  # the error body's "code" for a 503
+
+
+async def request(client: httpx.AsyncClient, kind: str, fixture: Fixture, rng: random.Random) -> httpx.Response:
+    if kind == "booking list":
+        return await client.get("/api/bookings", params={"page": rng.randint(1, fixture.pages)})
+    if kind == "booking detail":
+        return await client.get(f"/api/bookings/{rng.choice(fixture.booking_ids)}")
+    if kind == "video range":
+        first = rng.randrange(0, max(1, fixture.video_size - RANGE_BYTES))
+        return await client.get(fixture.video_url, headers={"Range": f"bytes={first}-{first + RANGE_BYTES - 1}"})
+    if kind == "image upload":
+        return await client.post("/api/uploads/image", files={"file": ("photo.jpg", fixture.image, "image/jpeg")})
+    return await client.get(f"/api/bookings/{rng.choice(fixture.invoice_ids)}/invoice")
+
+
+async def run_clients(url: str, fixture: Fixture, clients: int, seconds: float, think: float, seed: int):
+    samples: list[Sample] = []
+    kinds, weights = list(MIX), [weight for weight, _ in MIX.values()]
+    begin = time.monotonic()
+    deadline = begin + seconds
+
+    async def client_loop(number: int) -> None:
+        rng = random.Random(seed * 1000 + number)
+        headers = {"Authorization": f"Bearer {fixture.token}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+            await asyncio.sleep(rng.uniform(0, think))  # clients start spread out, as they would
+            while time.monotonic() < deadline:
+                kind = rng.choices(kinds, weights)[0]
+                started = time.monotonic()
+                status, code = 0, ""
+                try:
+                    response = await request(client, kind, fixture, rng)
+                    status = response.status_code
+                    if status == 503:
+                        code = response.json().get("code", "")
+                except httpx.HTTPError as exc:
+                    code = type(exc).__name__
+                samples.append(Sample(kind, started - begin, time.monotonic() - started, status, code))
+                await asyncio.sleep(rng.expovariate(1 / think) if think > 0 else 0)
+
+    await asyncio.gather(*(client_loop(n) for n in range(clients)))
+    return samples
+
+
+class Recorder:
+    """On a thread: the worker's RSS every second; the bench database's connection count every 50 ms."""
+
+    def __init__(self, process: psutil.Process, server_url: str, database: str):
+        self.process = process
+        self.rss: list[tuple[float, int]] = []  # (seconds since start, bytes)
+        self.peak_connections = 0
+        self.conn = mysql_connect(server_url)
+        self.database = database
+        self.begin = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        next_rss = 0.0
+        while not self._stop.wait(0.05):
+            now = time.monotonic() - self.begin
+            with self.conn.cursor() as cursor:
+                cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s", [self.database])
+                self.peak_connections = max(self.peak_connections, cursor.fetchone()[0])
+            if now >= next_rss:
+                self.rss.append((now, self.process.memory_info().rss))
+                next_rss += 1.0
+
+    def __enter__(self) -> "Recorder":
+        self.begin = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.conn.close()
+
+
+def percentile(values: list[float], percent: float) -> float:
+    """Nearest-rank percentile of ``values`` (not empty)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(percent / 100 * len(ordered) + 0.5) - 1))]
+
+
+@dataclass
+class Summary:
+    rows: list[tuple[str, int, float, float, float, float, int]]  # kind, n, p50, p95, p99 (ms), success %, 503s
+    total: int
+    success_percent: float
+    p95_all_seconds: float
+    booking_p95_ms: float
+    count_503: int
+    memory_503: int
+    rss_average_mb: float
+    rss_peak_mb: float
+    rss_drift_percent: float
+    peak_connections: int
+    memory_errors: int
+    requests_per_second: float
+    worker_cpu_percent: float  # of one core, over the run
+    load_average: float  # the machine's 1-minute load average at the end (other processes included)
+
+
+def summarise(samples: list[Sample], recorder: Recorder, seconds: float, log: str, cpu_seconds: float) -> Summary:
+    rows = []
+    for kind, (_, expected) in MIX.items():
+        mine = [s for s in samples if s.kind == kind]
+        if not mine:
+            continue
+        ms = [s.seconds * 1000 for s in mine]
+        ok = sum(s.status == expected for s in mine)
+        rows.append(
+            (kind, len(mine), percentile(ms, 50), percentile(ms, 95), percentile(ms, 99), 100 * ok / len(mine),
+             sum(s.status == 503 for s in mine))
+        )  # fmt: skip
+    ok_all = sum(s.status == MIX[s.kind][1] for s in samples)
+    rss = [value for _, value in recorder.rss]
+    warm = [value for at, value in recorder.rss if at >= seconds / 10]
+    fifth = max(1, len(warm) // 5)
+    drift = 100 * (statistics.mean(warm[-fifth:]) / statistics.mean(warm[:fifth]) - 1) if warm else 0.0
+    return Summary(
+        rows=rows,
+        total=len(samples),
+        success_percent=100 * ok_all / len(samples),
+        p95_all_seconds=percentile([s.seconds for s in samples], 95),
+        booking_p95_ms=percentile([s.seconds * 1000 for s in samples if s.kind in BOOKING_READS], 95),
+        count_503=sum(s.status == 503 for s in samples),
+        memory_503=sum(s.status == 503 and s.code == "memory_pressure" for s in samples),
+        rss_average_mb=statistics.mean(rss) / MiB,
+        rss_peak_mb=max(rss) / MiB,
+        rss_drift_percent=drift,
+        peak_connections=recorder.peak_connections,
+        memory_errors=log.count("MemoryError"),
+        requests_per_second=len(samples) / seconds,
+        worker_cpu_percent=100 * cpu_seconds / seconds,
+        load_average=os.getloadavg()[0],
+    )
+
+
+def criteria(summary: Summary, worker_alive: bool) -> list[tuple[str, str, str, bool]]:
+    """(criterion, target, measured, met) rows: the seed's success criteria, then the project's targets."""
+    s = summary
+    return [
+        ("MemoryError crashes", "0", f"{s.memory_errors}{'' if worker_alive else ' (worker died)'}",
+         s.memory_errors == 0 and worker_alive),
+        ("average memory (worker RSS)", f"< {SEED_AVERAGE_RSS_MB} MB", f"{s.rss_average_mb:.1f} MB",
+         s.rss_average_mb < SEED_AVERAGE_RSS_MB),
+        ("request success", f"≥ {SEED_SUCCESS_PERCENT} %", f"{s.success_percent:.3f} %",
+         s.success_percent >= SEED_SUCCESS_PERCENT),
+        ("p95 latency, all requests", f"< {SEED_P95_SECONDS:g} s", f"{s.p95_all_seconds * 1000:.1f} ms",
+         s.p95_all_seconds < SEED_P95_SECONDS),
+        ("503s due to memory (normal load)", "0", str(s.memory_503), s.memory_503 == 0),
+        ("p95 latency, booking reads", f"≤ {TARGET_BOOKING_P95_MS} ms", f"{s.booking_p95_ms:.1f} ms",
+         s.booking_p95_ms <= TARGET_BOOKING_P95_MS),
+        ("request success (project)", f"{TARGET_SUCCESS_PERCENT:g} %", f"{s.success_percent:.3f} %",
+         s.success_percent >= TARGET_SUCCESS_PERCENT),
+        ("RSS drift over the run", f"≤ {TARGET_RSS_DRIFT_PERCENT:g} %", f"{s.rss_drift_percent:+.2f} %",
+         abs(s.rss_drift_percent) <= TARGET_RSS_DRIFT_PERCENT),
+        ("peak DB connections", f"≤ {TARGET_DB_CONNECTIONS}", str(s.peak_connections),
+         s.peak_connections <= TARGET_DB_CONNECTIONS),
+    ]  # fmt: skip
+
+
+def print_report(summary: Summary, rows: list[tuple[str, str, str, bool]], args, clients: int) -> None:
+    print(
+        f"\n{clients} clients, {args.seconds:.0f} s, think time {args.think:g} s (mean): {summary.total} requests, "
+        f"{summary.requests_per_second:.1f}/s, {summary.count_503} × 503, peak RSS {summary.rss_peak_mb:.1f} MB; "
+        f"worker CPU {summary.worker_cpu_percent:.0f} % of a core, machine load average {summary.load_average:.1f} "
+        f"on {os.cpu_count()} CPUs\n"
+    )
+    print("| request | n | p50 ms | p95 ms | p99 ms | success | 503s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for kind, n, p50, p95, p99, success, count_503 in summary.rows:
+        print(f"| {kind} | {n} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {success:.2f} % | {count_503} |")
+    print("\n| criterion | target | measured | met |")
+    print("| --- | --- | --- | --- |")
+    for name, target, measured, met in rows:
+        print(f"| {name} | {target} | {measured} | {'yes' if met else '**no**'} |")
+
+
+def write_csv(samples: list[Sample], path: Path) -> None:
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["kind", "started_s", "seconds", "status", "code"])
+        for s in samples:
+            writer.writerow([s.kind, f"{s.started:.3f}", f"{s.seconds:.4f}", s.status, s.code])
+
+
+def plot(samples: list[Sample], recorder: Recorder, summary: Summary, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    top.plot([at for at, _ in recorder.rss], [value / MiB for _, value in recorder.rss], color="tab:blue")
+    top.axhline(summary.rss_average_mb, color="tab:gray", linestyle="--", label=f"average {summary.rss_average_mb:.1f}")
+    top.set_ylabel("worker RSS (MiB)")
+    top.legend(loc="lower right")
+    top.set_title(f"LeBRQ load: {summary.total} requests, p95 booking reads {summary.booking_p95_ms:.1f} ms")
+    seconds = int(max((s.started for s in samples), default=0)) + 1
+    per_second = [0] * seconds
+    for s in samples:
+        per_second[int(s.started)] += 1
+    bottom.plot(range(seconds), per_second, color="tab:green")
+    bottom.set_ylabel("requests/s")
+    bottom.set_xlabel("seconds")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60, help="length of the load (default 60)")
+    parser.add_argument("--minutes", type=float, default=None, help="length in minutes (overrides --seconds)")
+    parser.add_argument("--clients", type=int, default=30, help="concurrent clients (default 30)")
+    parser.add_argument("--think", type=float, default=1.0, help="mean think time between requests, seconds")
+    parser.add_argument("--bookings", type=int, default=45, help="pending bookings added for the customer")
+    parser.add_argument("--database-url", default="mysql://root@127.0.0.1:3306", help="MariaDB server to use")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="where load.csv and the PNG go")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the clients")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    if args.minutes is not None:
+        args.seconds = args.minutes * 60
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    directory = Path(tempfile.mkdtemp(prefix="lebrq-load-"))
+    server = Server(urlsplit(args.database_url)._replace(path="").geturl(), directory)
+    try:
+        server.start()
+        fixture = prepare(server, args.bookings)
+        print(f"worker pid {server.popen.pid} on {server.url}, database {server.database}; warming up")
+        asyncio.run(run_clients(server.url, fixture, args.clients, 3, args.think, seed=0))  # imports, PDF fonts
+        cpu_before = sum(server.process.cpu_times()[:2])
+        with Recorder(server.process, server.server_url, server.database) as recorder:
+            samples = asyncio.run(run_clients(server.url, fixture, args.clients, args.seconds, args.think, args.seed))
+        alive = server.popen.poll() is None
+        cpu_seconds = sum(server.process.cpu_times()[:2]) - cpu_before if alive else 0.0
+        summary = summarise(samples, recorder, args.seconds, server.log.read_text(), cpu_seconds)
+    finally:
+        server.stop()
+    rows = criteria(summary, alive)
+    print_report(summary, rows, args, args.clients)
+    write_csv(samples, args.out / "load.csv")
+    plot(samples, recorder, summary, args.out / "load-rss.png")
+    print(f"\nwrote {args.out / 'load.csv'} and {args.out / 'load-rss.png'}")
+    shutil.rmtree(directory, ignore_errors=True)
+    return 1 if args.check and not all(met for *_, met in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
