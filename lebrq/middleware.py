@@ -10,7 +10,6 @@
 import gc
 import logging
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.utils.deprecation import MiddlewareMixin
 
@@ -19,24 +18,8 @@ from lebrq.errors import database_unavailable_response, error_response, is_datab
 logger = logging.getLogger("lebrq.memory")
 
 
-class MemoryErrorMiddleware:
+class MemoryErrorMiddleware(MiddlewareMixin):
     """Catches `MemoryError` in views: collects garbage, logs the seed's line, answers 503 + Retry-After."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        return self.get_response(request)
-
-    async def __acall__(self, request):
-        return await self.get_response(request)
 
     def process_exception(self, request, exception):
         if not isinstance(exception, MemoryError) or not settings.MEMORY_PROTECTION_ENABLED:
@@ -48,25 +31,9 @@ class MemoryErrorMiddleware:
         return response
 
 
-class DatabaseUnavailableMiddleware:
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
     """Answers 503 ``database_unavailable`` + ``Retry-After: DB_RETRY_AFTER`` when a view fails because the
     database cannot be reached or the pool has no free connection (see `lebrq.errors`)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        return self.get_response(request)
-
-    async def __acall__(self, request):
-        return await self.get_response(request)
 
     def process_exception(self, request, exception):
         if not is_database_unavailable(exception):

@@ -23,3 +23,24 @@ def test_other_responses_keep_it():
 
     response = NotModifiedMiddleware(view)(RequestFactory().get("/"))
     assert response["Content-Length"] == "3"
+
+
+def test_memory_error_in_a_view_becomes_503_after_a_collection(settings, caplog):
+    from lebrq.middleware import MemoryErrorMiddleware
+
+    settings.MEMORY_RETRY_AFTER = 4
+    middleware = MemoryErrorMiddleware(lambda request: HttpResponse())
+    with caplog.at_level("ERROR", logger="lebrq.memory"):
+        response = middleware.process_exception(RequestFactory().get("/api/bookings"), MemoryError())
+    assert response.status_code == 503
+    assert response["Retry-After"] == "4"
+    assert "[Memory Protection] Collected" in caplog.text
+    assert middleware.process_exception(RequestFactory().get("/"), ValueError()) is None
+
+
+def test_memory_error_handling_follows_the_rollback_switch(settings):
+    from lebrq.middleware import MemoryErrorMiddleware
+
+    settings.MEMORY_PROTECTION_ENABLED = False
+    middleware = MemoryErrorMiddleware(lambda request: HttpResponse())
+    assert middleware.process_exception(RequestFactory().get("/"), MemoryError()) is None
