@@ -1,5 +1,6 @@
 """Staff admin for venues, spaces, items and bookings (with inline lines and payments, and the invoice)."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -11,7 +12,7 @@ from lebrq.http.streaming import file_response
 
 from . import invoice as invoices
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
-from .services import Conflict
+from .services import Conflict, overlapping
 from .views import InvoiceBusyError, invoice_response
 
 
@@ -53,8 +54,27 @@ class PaymentInline(admin.TabularInline):
     extra = 0
 
 
+class BookingAdminForm(forms.ModelForm):
+    """Staff edits keep the slot rule of the API: a booking that holds its slot (approved, confirmed, paid) may
+    not overlap another that does (`services.overlapping`)."""
+
+    class Meta:
+        model = Booking
+        fields = "__all__"  # noqa: DJ007 -- the admin decides what is shown; this form only adds clean()
+
+    def clean(self):
+        cleaned = super().clean()
+        space, start, end = cleaned.get("space"), cleaned.get("start_datetime"), cleaned.get("end_datetime")
+        if cleaned.get("status") in Booking.BLOCKING_STATUSES and space and start and end:
+            clash = overlapping(space, start, end).exclude(pk=self.instance.pk).first()
+            if clash is not None:
+                raise forms.ValidationError(f"The slot overlaps {clash.booking_reference} ({clash.status}).")
+        return cleaned
+
+
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
+    form = BookingAdminForm
     list_display = ["booking_reference", "customer", "space", "start_datetime", "status", "total_amount", "invoice"]
     list_filter = ["status", "space", ("start_datetime", admin.DateFieldListFilter)]
     search_fields = [
@@ -76,6 +96,24 @@ class BookingAdmin(admin.ModelAdmin):
     ]
     inlines = [BookingItemInline, PaymentInline]
     actions = ["download_invoices_zip"]
+    #: What a numbered tax invoice printed: frozen once the number is issued.
+    INVOICED_FIELDS = [
+        "customer",
+        "space",
+        "start_datetime",
+        "end_datetime",
+        "billing_name",
+        "billing_phone",
+        "billing_email",
+        "billing_address",
+        "billing_gstin",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.invoice_number:
+            fields += self.INVOICED_FIELDS
+        return fields
 
     @admin.display(description="Invoice")
     def invoice(self, booking):

@@ -13,6 +13,9 @@ from .models import Booking
 
 
 def _local_midnight(day) -> datetime:
+    """Midnight starting ``day`` in settings.TIME_ZONE; 400 for a date outside the years 2000–9998."""
+    if not 2000 <= day.year <= 9998:
+        raise ValidationError({"date": ["Dates must be between the years 2000 and 9998."]})
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
@@ -34,6 +37,7 @@ class BookingFilter(django_filters.FilterSet):
         return queryset.filter(start_datetime__gte=_local_midnight(value))
 
     def filter_to_date(self, queryset, name, value):
+        _local_midnight(value)  # the year check, before the day after can overflow
         return queryset.filter(start_datetime__lt=_local_midnight(value + timedelta(days=1)))
 
 

@@ -121,6 +121,20 @@ class ItemLineSerializer(serializers.Serializer):
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
 
 
+class BookingDateTimeField(serializers.DateTimeField):
+    """A booking's start or end: ISO 8601, between the years 2000 and 9998 (400 otherwise, never a 500 from a
+    date that cannot be converted to UTC)."""
+
+    def to_internal_value(self, value):
+        try:
+            parsed = super().to_internal_value(value)
+        except OverflowError:
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss][+HH:MM]")
+        if not 2000 <= parsed.year <= 9998:
+            raise serializers.ValidationError("Must be between the years 2000 and 9998.")
+        return parsed
+
+
 class CustomItemSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
@@ -131,8 +145,8 @@ class BookingCreateSerializer(serializers.Serializer):
     """Input of ``POST /api/bookings``; datetimes without an offset are read in settings.TIME_ZONE."""
 
     space_id = serializers.IntegerField(min_value=1)
-    start_datetime = serializers.DateTimeField()
-    end_datetime = serializers.DateTimeField()
+    start_datetime = BookingDateTimeField()
+    end_datetime = BookingDateTimeField()
     attendees = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
     items = ItemLineSerializer(many=True, required=False, default=list, max_length=100)
     custom_items = CustomItemSerializer(many=True, required=False, default=list, max_length=100)

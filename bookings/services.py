@@ -11,6 +11,9 @@ from rest_framework.exceptions import APIException, ValidationError
 from . import pricing
 from .models import Booking, BookingItem, Item, Space
 
+#: Largest amount a booking's total and line totals can hold (their columns: 14 digits, 2 decimal places), INR.
+MAX_TOTAL = Decimal("999999999999.99")
+
 
 class Conflict(APIException):
     """409: the request contradicts the current state (a taken slot, a booking that can no longer change)."""
@@ -53,10 +56,12 @@ def create_booking(
     """Create a pending booking with its lines and total; ``items`` is ``[(item_id, quantity), ...]``.
 
     The space row is locked (``SELECT ... FOR UPDATE``) so two concurrent requests for one slot are serialised.
-    Raises `ValidationError` (400) for an unknown/inactive space or item or too many attendees, and `Conflict`
+    Raises `ValidationError` (400) for an unknown/inactive space or item, too many attendees or a total above
+    `MAX_TOTAL`, and `Conflict`
     (409) when the slot overlaps an approved, confirmed or paid booking of the same space.
     """
-    space = Space.objects.select_for_update().select_related("venue").filter(pk=space_id, is_active=True).first()
+    # Locks the space row only (a join would lock its venue too, serialising every space of the venue).
+    space = Space.objects.select_for_update().filter(pk=space_id, is_active=True).first()
     if space is None:
         raise ValidationError({"space_id": [f"Space {space_id} does not exist."]}, code="invalid")
     if attendees > space.capacity:
@@ -79,6 +84,9 @@ def create_booking(
         line.line_total = pricing.line_total(line.quantity, line.unit_price)
 
     rental = pricing.rental_amount(start, end, space.price_per_hour)
+    total = pricing.booking_total(rental, (line.line_total for line in lines))
+    if total > MAX_TOTAL:
+        raise ValidationError({"custom_items": [f"The booking total may be at most {MAX_TOTAL} INR."]}, code="invalid")
     booking = Booking.objects.create(
         customer=customer,
         space=space,
@@ -87,7 +95,7 @@ def create_booking(
         attendees=attendees,
         customer_note=customer_note,
         event_type=event_type,
-        total_amount=pricing.booking_total(rental, (line.line_total for line in lines)),
+        total_amount=total,
     )
     for line in lines:
         line.booking = booking
@@ -101,6 +109,13 @@ def cancel_booking(booking_id: int) -> Booking:
     booking = Booking.objects.select_for_update().get(pk=booking_id)
     if booking.status not in Booking.CANCELLABLE_STATUSES:
         raise Conflict(f"A {booking.status} booking cannot be cancelled.", code="not_cancellable")
+    if booking.invoice_number:
+        # A numbered tax invoice stays in the gapless series: staff issue a credit note instead.
+        raise Conflict(
+            f"Booking {booking.booking_reference} has tax invoice {booking.invoice_number}; "
+            "contact the venue to cancel.",
+            code="invoice_issued",
+        )
     booking.status = Booking.Status.CANCELLED
     booking.save(update_fields=["status", "updated_at"])
     return booking

@@ -5,6 +5,8 @@ the README lists each variable. Sizes are in bytes, times in seconds, percentage
 """
 
 import os
+import secrets
+import tempfile
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +21,29 @@ env = environ.Env()
 
 MiB = 1024 * 1024
 
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
+
+def _local_secret_key(path: Path) -> str:
+    """The key kept in ``path`` (var/secret_key), created once with 50 random characters and mode 0600.
+
+    Used only when SECRET_KEY is not set, so that a zero-config run never signs sessions and API tokens with a
+    published default. The key is written to a temporary file and hard-linked into place, so processes starting
+    together all read one complete key. Several hosts must share one SECRET_KEY from the environment instead.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
+        with os.fdopen(fd, "w") as target:
+            target.write(secrets.token_urlsafe(38))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won the race: use its key
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key(VAR_DIR / "secret_key")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -83,3 +83,41 @@ def test_docs_page_uses_local_assets(api):
     html = api.get("/api/docs/").content.decode()
     assert "cdn.jsdelivr" not in html
     assert "/assets/drf_spectacular_sidecar/swagger-ui-dist/" in html
+
+
+def test_admin_cannot_approve_a_booking_into_a_taken_slot(admin_user, booking, customer, hall):
+    from bookings.admin import BookingAdminForm
+
+    pending = Booking.objects.create(
+        customer=customer,
+        space=hall,
+        start_datetime=booking.start_datetime + timedelta(hours=1),
+        end_datetime=booking.end_datetime + timedelta(hours=1),
+        status=Booking.Status.PENDING,
+    )
+    data = {
+        "customer": customer.pk,
+        "space": hall.pk,
+        "start_datetime": pending.start_datetime,
+        "end_datetime": pending.end_datetime,
+        "attendees": 1,
+        "status": "approved",
+        "total_amount": "0",
+    }
+    form = BookingAdminForm(data=data, instance=pending)
+    assert not form.is_valid()
+    assert form.non_field_errors() == [f"The slot overlaps {booking.booking_reference} (confirmed)."]
+    form = BookingAdminForm(data={**data, "status": "pending"}, instance=pending)
+    assert form.is_valid(), form.errors
+
+
+def test_invoiced_booking_fields_are_read_only_in_the_admin(admin_user, booking):
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+
+    model_admin = site._registry[Booking]
+    request = RequestFactory().get("/")
+    assert "billing_name" not in model_admin.get_readonly_fields(request, booking)
+    booking.invoice_number = "LEBRQ/2026-27/000001"
+    assert "billing_name" in model_admin.get_readonly_fields(request, booking)
+    assert "start_datetime" in model_admin.get_readonly_fields(request, booking)

@@ -241,3 +241,37 @@ def test_openapi_schema_and_docs(api):
     for expected in ["/api/auth/login", "/api/bookings", "/api/bookings/{id}/invoice", "/api/uploads/{kind}"]:
         assert any(p.rstrip("/") == expected for p in paths), expected
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_total_beyond_the_money_columns_is_400_not_500(customer_api, hall, tomorrow_10am):
+    custom = [{"name": "x", "quantity": 10000, "unit_price": "9999999999.99"}]
+    response = customer_api.post(
+        "/api/bookings", booking_payload(hall, tomorrow_10am, hours=1, custom_items=custom), format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == {"custom_items": ["The booking total may be at most 999999999999.99 INR."]}
+    assert Booking.objects.count() == 0
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00", "1999-06-01T00:00:00+00:00", "9999-12-31T20:00:00"])
+def test_dates_outside_the_supported_years_are_400(customer_api, hall, moment):
+    payload = {"space_id": hall.id, "start_datetime": moment, "end_datetime": moment, "attendees": 1}
+    response = customer_api.post("/api/bookings", payload, format="json")
+    assert response.status_code == 400
+    assert "start_datetime" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("params", [{"to_date": "9999-12-31"}, {"from_date": "0001-01-01"}])
+def test_list_dates_outside_the_supported_years_are_400(customer_api, params):
+    response = customer_api.get("/api/bookings", params)
+    assert response.status_code == 400
+    assert response.json()["detail"] == {"date": ["Dates must be between the years 2000 and 9998."]}
+
+
+def test_booking_with_a_numbered_tax_invoice_cannot_be_cancelled(customer_api, hall, tomorrow_10am):
+    booking_id = customer_api.post("/api/bookings", booking_payload(hall, tomorrow_10am), format="json").json()["id"]
+    Booking.objects.filter(pk=booking_id).update(status=Booking.Status.CONFIRMED, invoice_number="LEBRQ/2026-27/000001")
+    response = customer_api.post(f"/api/bookings/{booking_id}/cancel")
+    assert response.status_code == 409
+    assert response.json()["code"] == "invoice_issued"
+    assert Booking.objects.get(pk=booking_id).status == Booking.Status.CONFIRMED

@@ -169,10 +169,13 @@ def test_admin_shows_billing_fields_and_invoice_number(django_user_model, bookin
     user = django_user_model.objects.create_superuser("boss2", "boss2@example.com", "pw-boss-123")
     client = Client()
     client.force_login(user)
+    billing = ["billing_name", "billing_phone", "billing_email", "billing_address", "billing_gstin"]
+    html = client.get(f"/admin/bookings/booking/{booking.pk}/change/").content.decode()
+    for name in billing:
+        assert f'name="{name}"' in html
     Booking.objects.filter(pk=booking.pk).update(invoice_number="LEBRQ/2026-27/000042")
     html = client.get(f"/admin/bookings/booking/{booking.pk}/change/").content.decode()
-    for name in ["billing_name", "billing_phone", "billing_email", "billing_address", "billing_gstin"]:
-        assert f'name="{name}"' in html
     assert "LEBRQ/2026-27/000042" in html
-    assert 'name="invoice_number"' not in html  # shown, not editable
+    for name in [*billing, "invoice_number"]:
+        assert f'name="{name}"' not in html  # shown, no longer editable once a tax invoice is numbered
     assert D(0) == booking.total_amount
