@@ -44,7 +44,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +56,11 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/<script>.py`: the project's packages, for the shared harness
+    sys.path.insert(0, str(ROOT))
+
+from tests.live.harness import free_port, start_and_wait, uvicorn_command  # noqa: E402
+
 BENCH = ROOT / "bench"
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -94,12 +98,6 @@ def parse_size(text: str) -> int:
 
 def size_label(size: int) -> str:
     return f"{size / GiB:g} GiB" if size >= GiB else f"{size / MiB:g} MiB"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def generate(path: Path, size: int) -> Path:
@@ -148,21 +146,8 @@ class Server:
             app, app_dir = {"naive": "naive_app:application", "starlette": "starlette_app:app"}[self.kind], BENCH
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(app_dir), "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--log-level", "warning", "--timeout-keep-alive", "5"]
-        log = (self.directory / "server.log").open("wb")
-        self.popen = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.kind} server exited: {(self.directory / 'server.log').read_text()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"{self.kind} server did not answer")
+        command = uvicorn_command(app, port, app_dir=app_dir)
+        self.popen = start_and_wait(command, env=self.env, log=self.directory / "server.log", url=self.url)
         verify = True
         if self.kind == "offloaded":
             from nginx_front import NginxFront

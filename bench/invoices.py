@@ -26,12 +26,10 @@ and in one single table (xhtml2pdf issue #208: its table layout is quadratic in 
 import argparse
 import io
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,6 +37,11 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/<script>.py`: the project's packages, for the shared harness
+    sys.path.insert(0, str(ROOT))
+
+from tests.live.harness import PeakRSS, free_port, start_and_wait, stop_process, uvicorn_command  # noqa: E402
+
 MiB = 1024 * 1024
 
 MAKE_BOOKINGS = """
@@ -67,39 +70,6 @@ for index, lines in enumerate(int(n) for n in sys.argv[1:] if n.isdigit()):
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PeakRSS:
-    """Samples a process's RSS every 5 ms on a thread; ``growth`` is the peak minus the value at start (bytes)."""
-
-    def __init__(self, process: psutil.Process):
-        self.process = process
-        self.baseline = self.peak = process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
-
-
 def manage(env: dict, *args: str, capture: bool = False) -> str:
     done = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
@@ -110,20 +80,7 @@ def manage(env: dict, *args: str, capture: bool = False) -> str:
 def start_server(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "uvicorn", "lebrq.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
-    popen = subprocess.Popen(
-        [*command, "--log-level", "warning"], cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if popen.poll() is not None:
-            raise RuntimeError(f"uvicorn exited: {log.read_text()}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return popen, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"uvicorn did not answer: {log.read_text()}")
+    return start_and_wait(uvicorn_command("lebrq.asgi:application", port), env=env, log=log, url=url), url
 
 
 def timed_get(client: httpx.Client, url: str, process: psutil.Process, **headers) -> tuple[httpx.Response, float, int]:
@@ -214,8 +171,7 @@ def main() -> int:
                     print(f"  {lines} lines done", file=sys.stderr, flush=True)
                 final_rss = process.memory_info().rss / MiB
         finally:
-            popen.terminate()
-            popen.wait(10)
+            stop_process(popen)
 
     header = (
         "| lines | pages | PDF KiB | first GET (render) s | worker CPU s | RSS + MiB | cached GET s | RSS + MiB "

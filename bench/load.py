@@ -36,7 +36,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,11 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/<script>.py`: the project's packages, for the shared harness
+    sys.path.insert(0, str(ROOT))
+
+from tests.live.harness import free_port, start_and_wait, stop_process, uvicorn_command  # noqa: E402
+
 SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
 MiB = 1024 * 1024
 RANGE_BYTES = 512 * 1024
@@ -73,12 +77,6 @@ TARGET_BOOKING_P95_MS = 50
 TARGET_SUCCESS_PERCENT = 100.0
 TARGET_RSS_DRIFT_PERCENT = 5.0
 TARGET_DB_CONNECTIONS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def mysql_connect(url: str, database: str | None = None):
@@ -136,29 +134,12 @@ class Server:
         subprocess.run(manage, cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "uvicorn", "lebrq.asgi:application", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--log-level", "warning", "--timeout-keep-alive", "5"]
-        self.popen = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"uvicorn did not answer: {self.log.read_text()}")
+        command = uvicorn_command("lebrq.asgi:application", port)
+        self.popen = start_and_wait(command, env=self.env, log=self.log, url=self.url)
+        return self
 
     def stop(self) -> None:
-        if self.popen and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
+        stop_process(self.popen)
         conn = mysql_connect(self.server_url)
         with conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")

@@ -9,8 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,13 +17,10 @@ import httpx
 import psutil
 import pytest
 
+from .harness import PeakRSS, free_port, start_and_wait, stop_process, uvicorn_command
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["PeakRSS", "free_port"]  # re-exported for the tests that import them from here
 
 
 def database_url_for(name: str, directory: Path) -> str:
@@ -95,44 +90,13 @@ class LiveServer:
     def start(self) -> "LiveServer":
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.popen = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "lebrq.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--timeout-keep-alive",
-                "5",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
+        self.popen = start_and_wait(
+            uvicorn_command("lebrq.asgi:application", port), env=self.env, log=self.log, url=self.url, timeout=30
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"uvicorn exited: {self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"uvicorn did not answer: {self.log.read_text()}")
+        return self
 
     def stop(self) -> None:
-        if self.popen and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
+        stop_process(self.popen)
         drop_database(self.env["DATABASE_URL"])
 
     def token(self, username="customer", password="lebrq-customer") -> str:
@@ -145,7 +109,8 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
 
 
-def make_server(tmp_path_factory, name: str, **settings: str) -> LiveServer:
+def prepare_server(tmp_path_factory, name: str, **settings: str) -> LiveServer:
+    """A live server's directory, environment and database (migrated, seeded with ``seed_demo``); not started."""
     directory = tmp_path_factory.mktemp(name)
     env = {
         **os.environ,
@@ -160,7 +125,12 @@ def make_server(tmp_path_factory, name: str, **settings: str) -> LiveServer:
     server = LiveServer(directory, env)
     server.manage("migrate", "--noinput", "-v0")
     server.manage("seed_demo")
-    return server.start()
+    return server
+
+
+def make_server(tmp_path_factory, name: str, **settings: str) -> LiveServer:
+    """`prepare_server`, then started: a uvicorn worker answering on ``server.url``."""
+    return prepare_server(tmp_path_factory, name, **settings).start()
 
 
 @pytest.fixture(scope="session")
@@ -183,34 +153,6 @@ def server_factory(tmp_path_factory):
     yield start
     for server in servers:
         server.stop()
-
-
-class PeakRSS:
-    """Samples a process's RSS every 10 ms on a thread; ``growth`` is peak minus the value at start (bytes)."""
-
-    def __init__(self, process: psutil.Process):
-        self.process = process
-        self.baseline = process.memory_info().rss
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
 
 
 def raw_request(url: str, head: str) -> bytes:

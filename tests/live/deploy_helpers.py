@@ -16,7 +16,8 @@ import httpx
 import psutil
 import pytest
 
-from .conftest import ROOT, LiveServer, database_url_for
+from .conftest import LiveServer, prepare_server
+from .harness import start_and_wait
 
 MiB = 1024 * 1024
 
@@ -60,24 +61,12 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 def prepared_environment(tmp_path_factory, name: str, **settings: str) -> tuple[Path, dict]:
-    """A directory and environment for a live server, its database migrated and seeded (as `make_server` does)."""
-    directory = tmp_path_factory.mktemp(name)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_for(name, directory),
-        "MEDIA_ROOT": str(directory / "media"),
-        "FILE_UPLOAD_TEMP_DIR": str(directory / "tmp"),
-        "STATIC_ROOT": str(directory / "static"),
-        "INVOICE_CACHE_DIR": str(directory / "invoices"),
-        "PYTHONUNBUFFERED": "1",
-        **settings,
-    }
+    """A directory and environment for a live server, its database migrated and seeded (`prepare_server`), with
+    no gunicorn settings inherited from the caller's environment."""
+    server = prepare_server(tmp_path_factory, name, **settings)
     for variable in ("GUNICORN_CMD_ARGS", "GUNICORN_CONTROL_SOCKET", "WEB_CONCURRENCY"):
-        env.pop(variable, None)
-    server = LiveServer(directory, env)
-    server.manage("migrate", "--noinput", "-v0")
-    server.manage("seed_demo")
-    return directory, env
+        server.env.pop(variable, None)
+    return server.directory, server.env
 
 
 @dataclass
@@ -94,19 +83,8 @@ class CommandServer(LiveServer):
         return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
 
     def start(self) -> "CommandServer":
-        self.popen = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{' '.join(self.command[:4])} exited: {self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1, verify=self.verify).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not answer: {self.log.read_text()}")
+        self.popen = start_and_wait(self.command, env=self.env, log=self.log, url=self.url, verify=self.verify)
+        return self
 
     def stop(self) -> None:
         if self.popen and self.popen.poll() is None:
