@@ -131,7 +131,7 @@ DB_RETRY_AFTER = env.int("DB_RETRY_AFTER", default=2)
 _default_db = env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lebrq.sqlite3'}")
 _default_db["CONN_MAX_AGE"] = 0
 if _default_db["ENGINE"] == "django.db.backends.mysql":
-    _default_db["ENGINE"] = "dj_db_conn_pool.backends.mysql"
+    _default_db["ENGINE"] = "lebrq.db.backends.mysql"
     _default_db["OPTIONS"] = {
         "charset": "utf8mb4",
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
