@@ -7,6 +7,8 @@ stay, since they are input validation rather than memory protection.
 
 import logging
 import os
+import threading
+from importlib import import_module
 
 # Django's ASGI handler, spooling request bodies into FILE_UPLOAD_TEMP_DIR rather than /tmp (see uploads/asgi.py).
 from uploads.asgi import get_asgi_application
@@ -17,7 +19,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from lebrq.http.guards import MemoryGuard, UploadLimitGuard  # noqa: E402
-from lebrq.memory import MemorySampler, MiB  # noqa: E402
+from lebrq.memory import MemorySampler, MiB, freeze_heap  # noqa: E402
 
 logger = logging.getLogger("lebrq.memory")
 
@@ -56,3 +58,15 @@ def build_application():
 
 
 application = build_application()
+
+gc_logger = logging.getLogger("lebrq.gc")
+if settings.GC_FREEZE:
+    import_module(settings.ROOT_URLCONF)  # and with it every view, serializer and model it reaches
+    gc_logger.info("[GC] Froze %d start-up objects (gc.freeze)", freeze_heap())
+    if settings.GC_FREEZE_WARM_AFTER > 0:
+        warm = threading.Timer(
+            settings.GC_FREEZE_WARM_AFTER,
+            lambda: gc_logger.info("[GC] Froze %d objects after warm-up (gc.freeze)", freeze_heap()),
+        )
+        warm.daemon = True
+        warm.start()

@@ -233,6 +233,10 @@ MEMORY_SAMPLE_INTERVAL = env.float("MEMORY_SAMPLE_INTERVAL", default=0.25)
 MEMORY_RETRY_AFTER = env.int("MEMORY_RETRY_AFTER", default=5)
 MEMORY_MAX_RSS_MB = env.int("MEMORY_MAX_RSS_MB", default=0)  # 0: no per-process cap
 MEMORY_GC_INTERVAL = env.float("MEMORY_GC_INTERVAL", default=0)  # seconds; 0: no periodic collection
+# Freeze the objects of start-up out of the collector's reach, and again GC_FREEZE_WARM_AFTER seconds later
+# (what the first requests loaded: invoice fonts, caches); see lebrq.memory.freeze_heap. 0: no second freeze.
+GC_FREEZE = env.bool("GC_FREEZE", default=True)
+GC_FREEZE_WARM_AFTER = env.float("GC_FREEZE_WARM_AFTER", default=120)
 
 # --- Readiness (/api/health/detailed, see health/checks.py) ---------------------------------------------
 HEALTH_DISK_MIN_FREE_BYTES = env.int("HEALTH_DISK_MIN_FREE_BYTES", default=1024 * MiB)

@@ -96,3 +96,16 @@ def test_sampler_refreshes_latest_on_its_thread():
         time.sleep(0.01)
     sampler.stop()
     assert sampler.latest.used_bytes >= 3
+
+
+def test_freeze_heap_moves_live_objects_out_of_the_collectors_reach():
+    import gc
+
+    survivor = [["kept"]]
+    try:
+        frozen = memory.freeze_heap()
+        assert frozen == gc.get_freeze_count() > 0
+        assert not any(o is survivor for o in gc.get_objects())  # the permanent generation is not listed
+    finally:
+        gc.unfreeze()
+    assert any(o is survivor for o in gc.get_objects())

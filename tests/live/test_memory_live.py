@@ -99,3 +99,19 @@ def test_worker_past_its_rss_cap_sheds_then_recovers_when_memory_is_freed(server
     log = server.log.read_text()
     assert "[Memory Protection] normal -> shedding-all at " in log
     assert "[Memory Protection] shedding-all -> normal at " in log
+
+
+def test_startup_freezes_the_heap_and_again_after_warm_up(server_factory):
+    server = server_factory("gc-freeze", GC_FREEZE_WARM_AFTER="0.5")
+    deadline = time.monotonic() + 10
+    while "after warm-up" not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log.read_text()
+    assert "[GC] Froze" in log and "start-up objects (gc.freeze)" in log
+    assert "objects after warm-up (gc.freeze)" in log
+
+
+def test_gc_freeze_off(server_factory):
+    server = server_factory("gc-freeze-off", GC_FREEZE="0")
+    assert httpx.get(server.url + "/health").status_code == 200
+    assert "[GC] Froze" not in server.log.read_text()
