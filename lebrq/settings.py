@@ -81,11 +81,12 @@ INSTALLED_APPS = [
     "health",
 ]
 
+# ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (uploads/asgi.py).
 MIDDLEWARE = [
+    "servestatic.middleware.ServeStaticMiddleware",
     "lebrq.middleware.MemoryErrorMiddleware",
     "lebrq.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "lebrq.middleware.NotModifiedMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -93,8 +94,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last: runs the chain above in the request's thread instead of switching threads per middleware.
-    "lebrq.middleware.SyncChainMiddleware",
 ]
 
 ROOT_URLCONF = "lebrq.urls"

@@ -121,3 +121,71 @@ def test_a_full_disk_while_spooling_is_507_json(handler, settings):
         "code": "insufficient_storage",
     }
     assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
+
+
+def test_middleware_and_view_run_in_one_thread_without_returning_to_the_loop(settings):
+    """`TempDirASGIHandler.load_middleware`: the chain is entered once from the event loop; middleware and view
+    share the request's thread, and nothing switches back to the loop (no `async_to_sync`) in between."""
+    import threading
+    from types import ModuleType
+
+    from asgiref.sync import AsyncToSync
+    from django.http import HttpResponse
+    from django.middleware.security import SecurityMiddleware
+    from django.urls import path
+
+    threads = {}
+
+    def view(request):
+        threads["view"] = threading.get_ident()
+        return HttpResponse("ok")
+
+    urlconf = ModuleType("threads_urls")
+    urlconf.urlpatterns = [path("threads", view)]
+    settings.ROOT_URLCONF = urlconf
+    original = SecurityMiddleware.process_request
+
+    def process_request(middleware, request):
+        threads["middleware"] = threading.get_ident()
+        return original(middleware, request)
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def main():
+        threads["loop"] = threading.get_ident()
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/threads",
+            "headers": [(b"host", b"testserver")],
+            "query_string": b"",
+        }
+        requested = False
+
+        async def receive():  # the (empty) body, then nothing: the client stays connected
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b""}
+            await asyncio.Event().wait()
+
+        await TempDirASGIHandler()(scope, receive, send)
+
+    original_async_to_sync = AsyncToSync.__call__
+    crossings = []
+
+    def async_to_sync_call(self, *args, **kwargs):
+        crossings.append(self.awaitable)
+        return original_async_to_sync(self, *args, **kwargs)
+
+    with (
+        mock.patch.object(SecurityMiddleware, "process_request", process_request),
+        mock.patch.object(AsyncToSync, "__call__", async_to_sync_call),
+    ):
+        asyncio.run(main())
+    assert sent[0]["status"] == 200
+    assert threads["middleware"] == threads["view"] != threads["loop"]
+    assert crossings == []
