@@ -11,7 +11,8 @@ MEDIA_ROOT and the upload temp dir; one uvicorn worker (``lebrq.asgi:application
 per-process pool is 2 + 2 connections); through the API, the demo customer uploads the sample video
 (``venue-tour.mp4`` from the shared media) and books ``--bookings`` more pending bookings (50 in all).
 
-Each client is an asyncio task with its own keep-alive connection (httpx) and the customer's bearer token. It
+Each client is an asyncio task with its own keep-alive connection (httpx; idle connections are dropped after 4 s,
+before the server's 5 s keep-alive timeout) and the customer's bearer token. It
 loops until the time is up: picks a request by weight, sends it, reads the whole answer, then waits a random
 think time (exponential, mean ``--think`` seconds, as a person or an app screen would). Requests and weights:
 
@@ -58,6 +59,7 @@ from tests.live.harness import free_port, start_and_wait, stop_process, uvicorn_
 SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
 MiB = 1024 * 1024
 RANGE_BYTES = 512 * 1024
+KEEPALIVE_EXPIRY = 4.0  # seconds a client keeps an idle connection; uvicorn closes them after 5 (--timeout-keep-alive)
 
 #: kind → (weight, expected status)
 MIX = {
@@ -217,7 +219,11 @@ async def run_clients(url: str, fixture: Fixture, clients: int, seconds: float, 
     headers = {"Authorization": f"Bearer {fixture.token}"}
     # Made before the clock starts: building a client takes ~30 ms of blocking work (its SSL context), and 30 of
     # them made inside the loops would hold the event loop for a second, then release every client at once.
-    clients_made = [httpx.AsyncClient(base_url=url, headers=headers, timeout=60) for _ in range(clients)]
+    # Idle connections are dropped after 4 s, before uvicorn's keep-alive timeout (5 s) closes them: with equal
+    # timeouts a request sent just as the server closes the connection fails (ReadError), the race every HTTP
+    # client avoids by expiring its idle connections first.
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+    clients_made = [httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) for _ in range(clients)]
     begin = time.monotonic()
     deadline = begin + seconds
 
