@@ -14,6 +14,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from lebrq.http.static import security_headers
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -182,6 +184,7 @@ USE_TZ = True
 STATIC_URL = "/assets/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_ADD_HEADERS_FUNCTION = security_headers  # what SecurityMiddleware would add (ServeStatic runs first)
 STORAGES = {
     # Uploads go through Django's storage API: an S3-compatible store is STORAGE_BACKEND=storages.backends.s3.S3Storage
     # with STORAGE_OPTIONS as JSON (deploy/README.md, "Beyond one machine").
