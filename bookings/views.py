@@ -84,9 +84,10 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def represent_one(self, pk) -> dict:
         """One visible booking as the API returns it; `Http404` when there is none (or ``pk`` is no id)."""
         try:
-            found = self.represent(self.visible_bookings().filter(pk=pk))
-        except (TypeError, ValueError, ValidationError):
-            found = []
+            bookings = self.visible_bookings().filter(pk=pk)
+        except (TypeError, ValueError, ValidationError):  # "abc", "1.5": no booking has that id
+            raise Http404("No Booking matches the given query.") from None
+        found = self.represent(bookings)
         if not found:
             raise Http404("No Booking matches the given query.")
         return found[0]

@@ -1,5 +1,8 @@
 """`lebrq.db.backends.mysql`: a pooled connection is set up once, and again after a reconnect (MariaDB only)."""
 
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import MySQLdb
@@ -72,3 +75,21 @@ def test_a_reconnected_connection_is_set_up_again():
         assert session_isolation() == "READ-COMMITTED"
     assert connection.connection.driver_connection.thread_id() != old
     assert run == ["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", "SELECT @@SESSION.tx_isolation"]
+
+
+def test_a_fresh_process_runs_the_system_checks(settings):
+    """The checks read the server data before any connection exists: connecting then asks for it again, in the
+    same thread (a lock held across that query deadlocked `manage.py migrate`)."""
+    params = connection.get_connection_params()
+    url = f"mysql://{params['user']}:{params.get('password', '')}@{params.get('host', '127.0.0.1')}:"
+    url += f"{params.get('port', 3306)}/{params['database']}"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--database", "default"],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues" in done.stdout

@@ -6,15 +6,13 @@ pooled wrapper hands it a connection that is already set up. Django's stock wrap
 trips on each request before its first query:
 
 - ``SELECT VERSION(), @@sql_mode, …`` for `mysql_server_data`, a cached property of the wrapper object. It is
-  kept here once per process for each database (server version, SQL mode and time-zone tables do not change
+  kept here once per process for each database alias (server version, SQL mode and time-zone tables do not change
   under a running worker; restart the workers after changing them on the server).
 - ``SET SESSION TRANSACTION ISOLATION LEVEL …`` (and ``SQL_AUTO_IS_NULL``) in `init_connection_state`. Session
   variables live as long as the server connection, so this runs once per physical connection, which is
   marked when done. A reconnect (pre-ping after a server restart, recycle) is a new connection object: set up
   again.
 """
-
-import threading
 
 from dj_db_conn_pool.backends.mysql import base as pooled
 from django.db.backends.mysql import base as stock
@@ -23,8 +21,7 @@ from django.utils.functional import cached_property
 #: Attribute set on a mysqlclient connection once its session has been set up.
 SESSION_READY = "_lebrq_session_ready"
 
-_server_data: dict[tuple, dict] = {}
-_server_data_lock = threading.Lock()
+_server_data: dict[str, dict] = {}  # alias → Django's mysql_server_data
 
 
 class DatabaseWrapper(pooled.DatabaseWrapper):
@@ -32,12 +29,14 @@ class DatabaseWrapper(pooled.DatabaseWrapper):
 
     @cached_property
     def mysql_server_data(self) -> dict:
-        """Django's server data (version, sql_mode, …), queried once per process for this database."""
-        key = tuple(self.settings_dict.get(name) for name in ("HOST", "PORT", "NAME", "USER"))
-        with _server_data_lock:
-            if key not in _server_data:
-                _server_data[key] = stock.DatabaseWrapper.mysql_server_data.func(self)
-            return _server_data[key]
+        """Django's server data (version, sql_mode, …), queried once per process for this database alias."""
+        key = self.alias  # one database alias, one server and one set of OPTIONS (sql_mode)
+        data = _server_data.get(key)
+        if data is None:
+            # No lock held while querying: the query may connect, and connecting asks for this again (Django's
+            # version check), in this thread. Two threads may both query once; the first answer is kept.
+            data = _server_data.setdefault(key, stock.DatabaseWrapper.mysql_server_data.func(self))
+        return data
 
     def init_connection_state(self) -> None:
         """Django's session set-up, on a connection's first checkout only."""
