@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make smoke`: the seed guide's Verification section, with curl, against a running server (`make run`).
-# BASE_URL (default http://127.0.0.1:8000) and MEDIA_DIR (default ../shared/media) can be overridden.
+# BASE_URL (default http://127.0.0.1:8000) and LEBRQ_SHARED_MEDIA (the sample media, default ../shared/media
+# beside the checkout) can be overridden.
 # Prints each step; exits non-zero on the first failure.
 set -euo pipefail
 
 BASE_URL=${BASE_URL:-http://127.0.0.1:8000}
-MEDIA_DIR=${MEDIA_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/media}
+MEDIA_DIR=${LEBRQ_SHARED_MEDIA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/media}
 USERNAME=${SMOKE_USERNAME:-customer}
 PASSWORD=${SMOKE_PASSWORD:-lebrq-customer}
 PY=${PYTHON:-$(dirname "$0")/../.venv/bin/python}

@@ -84,7 +84,12 @@ class LiveServer:
 
     def manage(self, *args: str) -> None:
         subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=300,  # a hang (a deadlock, a database that never answers) fails the test instead
         )
 
     def start(self) -> "LiveServer":

@@ -113,7 +113,7 @@ def test_make_smoke_passes_against_it(seed_uvicorn, shared_media):
     env = {
         **os.environ,
         "BASE_URL": seed_uvicorn.url,
-        "MEDIA_DIR": str(shared_media),
+        "LEBRQ_SHARED_MEDIA": str(shared_media),
         "CURL_CA_BUNDLE": str(seed_uvicorn.ca_file),
         "PYTHON": sys.executable,
     }
