@@ -19,7 +19,7 @@ from tests.live.conftest import ROOT, make_server
 
 pytestmark = pytest.mark.live
 
-RENDER_WAIT = "0.5"
+RENDER_WAIT = "0.1"  # seconds a request waits for the render slot; a 101-line render takes several times that
 
 
 @pytest.fixture(scope="module")
