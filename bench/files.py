@@ -47,7 +47,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python bench/<script>.py`: the project's packages, for the shared harness
     sys.path.insert(0, str(ROOT))
 
-from tests.live.harness import free_port, start_and_wait, uvicorn_command  # noqa: E402
+from tests.live.harness import PeriodicSampler, free_port, start_and_wait, uvicorn_command  # noqa: E402
 
 BENCH = ROOT / "bench"
 MiB = 1024 * 1024
@@ -195,7 +194,7 @@ class Server:
         return f"{self.url}/files/{answer['name']}"
 
 
-class RSSRecorder:
+class RSSRecorder(PeriodicSampler):
     """Samples a process's RSS every 5 ms on a thread. `samples` are (seconds since start, bytes).
 
     With `proxy` (nginx's worker), its RSS is sampled too: `proxy_growth` is its peak minus its starting value,
@@ -209,25 +208,12 @@ class RSSRecorder:
         self.proxy = proxy
         self.proxy_baseline = proxy.memory_info().rss if proxy else 0
         self.proxy_peak = self.proxy_baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.start = time.perf_counter()
 
-    def _run(self):
-        start = time.perf_counter()
-        while True:
-            self.samples.append((time.perf_counter() - start, self.process.memory_info().rss))
-            if self.proxy:
-                self.proxy_peak = max(self.proxy_peak, self.proxy.memory_info().rss)
-            if self._stop.wait(0.005):
-                break
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self):
+        self.samples.append((time.perf_counter() - self.start, self.process.memory_info().rss))
+        if self.proxy:
+            self.proxy_peak = max(self.proxy_peak, self.proxy.memory_info().rss)
 
     @property
     def growth(self) -> int:

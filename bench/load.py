@@ -41,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +53,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python bench/<script>.py`: the project's packages, for the shared harness
     sys.path.insert(0, str(ROOT))
 
-from tests.live.harness import free_port, start_and_wait, stop_process, uvicorn_command  # noqa: E402
+from tests.live.harness import (  # noqa: E402
+    PeriodicSampler,
+    free_port,
+    start_and_wait,
+    stop_process,
+    uvicorn_command,
+)
 
 SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
 MiB = 1024 * 1024
@@ -249,8 +254,10 @@ async def run_clients(url: str, fixture: Fixture, clients: int, seconds: float, 
     return samples
 
 
-class Recorder:
+class Recorder(PeriodicSampler):
     """On a thread: the worker's RSS every second; the bench database's connection count every 50 ms."""
+
+    interval = 0.05
 
     def __init__(self, process: psutil.Process, server_url: str, database: str):
         self.process = process
@@ -259,28 +266,22 @@ class Recorder:
         self.conn = mysql_connect(server_url)
         self.database = database
         self.begin = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.next_rss = 0.0
 
-    def _run(self) -> None:
-        next_rss = 0.0
-        while not self._stop.wait(0.05):
-            now = time.monotonic() - self.begin
-            with self.conn.cursor() as cursor:
-                cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s", [self.database])
-                self.peak_connections = max(self.peak_connections, cursor.fetchone()[0])
-            if now >= next_rss:
-                self.rss.append((now, self.process.memory_info().rss))
-                next_rss += 1.0
+    def sample(self) -> None:
+        now = time.monotonic() - self.begin
+        with self.conn.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s", [self.database])
+            self.peak_connections = max(self.peak_connections, cursor.fetchone()[0])
+        if now >= self.next_rss:
+            self.rss.append((now, self.process.memory_info().rss))
+            self.next_rss += 1.0
 
     def __enter__(self) -> "Recorder":
         self.begin = time.monotonic()
-        self._thread.start()
-        return self
+        return super().__enter__()
 
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+    def finish(self) -> None:
         self.conn.close()
 
 

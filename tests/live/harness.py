@@ -59,7 +59,36 @@ def stop_process(popen: subprocess.Popen | None, timeout: float = 10) -> None:
             popen.wait()
 
 
-class PeakRSS:
+class PeriodicSampler:
+    """Calls `sample` at the start and then every ``interval`` seconds on a daemon thread, for as long as it is
+    used as a context manager; on leaving, stops the thread and calls `finish`. Subclasses define both."""
+
+    interval = 0.005
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """After the thread has stopped (a last sample, closing a connection)."""
+
+    def _run(self) -> None:
+        self.sample()
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.finish()
+
+
+class PeakRSS(PeriodicSampler):
     """Samples a process's RSS every ``interval`` seconds on a thread; ``growth`` is the peak minus the value at
     start, in bytes. Use as a context manager around the work measured."""
 
@@ -67,21 +96,11 @@ class PeakRSS:
         self.process = process
         self.interval = interval
         self.baseline = self.peak = process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self):
         self.peak = max(self.peak, self.process.memory_info().rss)
+
+    finish = sample
 
     @property
     def growth(self) -> int:

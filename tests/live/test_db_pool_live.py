@@ -1,12 +1,13 @@
 """The per-process DB bound on the real MariaDB: 50 concurrent booking-list requests, at most 4 connections."""
 
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+from .harness import PeriodicSampler
 
 pytestmark = [
     pytest.mark.live,
@@ -14,7 +15,7 @@ pytestmark = [
 ]
 
 
-class ConnectionCounter:
+class ConnectionCounter(PeriodicSampler):
     """Counts server connections to one database (information_schema.PROCESSLIST) every 5 ms; keeps the peak."""
 
     def __init__(self, database_url: str):
@@ -26,25 +27,16 @@ class ConnectionCounter:
             host=parts.hostname, port=parts.port or 3306, user=parts.username or "root", passwd=parts.password or ""
         )
         self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def count(self) -> int:
         with self.conn.cursor() as cursor:
             cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s", [self.database])
             return cursor.fetchone()[0]
 
-    def _run(self):
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self.count())
+    def sample(self):
+        self.peak = max(self.peak, self.count())
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def finish(self):
         self.conn.close()
 
 

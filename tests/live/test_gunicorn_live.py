@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +15,7 @@ import pytest
 
 from .conftest import free_port
 from .deploy_helpers import CommandServer, MiB, padded_video, prepared_environment, worker_pids
+from .harness import PeriodicSampler
 from .test_db_pool_live import ConnectionCounter
 
 pytestmark = pytest.mark.live
@@ -45,33 +45,24 @@ def gunicorn(tmp_path_factory):
     server.stop()
 
 
-class PerWorkerConnections:
+class PerWorkerConnections(PeriodicSampler):
     """Peak count of each worker's TCP connections to MariaDB's port, sampled every 20 ms (psutil)."""
+
+    interval = 0.02
 
     def __init__(self, pids: list[int], port: int = 3306):
         self.processes = [psutil.Process(pid) for pid in pids]
         self.port = port
         self.peaks = {pid: 0 for pid in pids}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
-        while not self._stop.wait(0.02):
-            for process in self.processes:
-                count = sum(
-                    1
-                    for connection in process.net_connections(kind="tcp")
-                    if connection.raddr and connection.raddr.port == self.port and connection.status == "ESTABLISHED"
-                )
-                self.peaks[process.pid] = max(self.peaks[process.pid], count)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self):
+        for process in self.processes:
+            count = sum(
+                1
+                for connection in process.net_connections(kind="tcp")
+                if connection.raddr and connection.raddr.port == self.port and connection.status == "ESTABLISHED"
+            )
+            self.peaks[process.pid] = max(self.peaks[process.pid], count)
 
 
 @on_mariadb
