@@ -73,10 +73,11 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Booking.objects.filter(customer=self.request.user)
 
     def get_queryset(self):
-        """For the actions that work on one `Booking` instance (cancel, billing, invoice)."""
+        """For the actions that work on one `Booking` instance (cancel, billing, invoice): the invoice reads its
+        space and venue; its items once and its payments as a sum, so nothing is prefetched."""
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular's schema generation: no request user
             return Booking.objects.none()
-        return self.visible_bookings().select_related("space__venue").prefetch_related("items", "payments")
+        return self.visible_bookings().select_related("space__venue")
 
     def represent(self, bookings: QuerySet) -> list[dict]:
         return representation.bookings(bookings, staff=self.request.user.is_staff)
