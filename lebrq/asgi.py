@@ -10,8 +10,8 @@ import os
 import threading
 from importlib import import_module
 
-# Django's ASGI handler, spooling request bodies into FILE_UPLOAD_TEMP_DIR rather than /tmp (see uploads/asgi.py).
-from uploads.asgi import get_asgi_application
+# Django's ASGI handler, spooling request bodies into FILE_UPLOAD_TEMP_DIR rather than /tmp.
+from lebrq.http.asgi_handler import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lebrq.settings")
 django_application = get_asgi_application()

@@ -15,6 +15,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from lebrq.http.static import security_headers
+from lebrq.upload_kinds import UPLOAD_KINDS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -83,7 +84,7 @@ INSTALLED_APPS = [
     "health",
 ]
 
-# ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (uploads/asgi.py).
+# ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (lebrq/http/asgi_handler.py).
 MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",
     "lebrq.middleware.MemoryErrorMiddleware",
@@ -208,11 +209,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=64 
 FILE_UPLOAD_PERMISSIONS = 0o644
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=100)
-# Upper bound of each upload kind, in bytes (checked on Content-Length before the body is read).
+# Upper bound of each upload kind (lebrq/upload_kinds.py), in bytes, from UPLOAD_MAX_<KIND>_BYTES (checked on
+# Content-Length before the body is read).
+_UPLOAD_MAX_DEFAULTS = {"image": 15 * MiB, "video": 2048 * MiB, "document": 25 * MiB}
 UPLOAD_MAX_BYTES = {
-    "image": env.int("UPLOAD_MAX_IMAGE_BYTES", default=15 * MiB),
-    "video": env.int("UPLOAD_MAX_VIDEO_BYTES", default=2048 * MiB),
-    "document": env.int("UPLOAD_MAX_DOCUMENT_BYTES", default=25 * MiB),
+    kind: env.int(f"UPLOAD_MAX_{kind.upper()}_BYTES", default=_UPLOAD_MAX_DEFAULTS[kind]) for kind in UPLOAD_KINDS
 }
 # Size of each read when a file or PDF is streamed out, in bytes.
 STREAM_CHUNK_SIZE = 64 * 1024
@@ -290,7 +291,8 @@ INVOICE_SELLER = {
 }
 GST_RATE_PERCENT = Decimal(env.str("GST_RATE_PERCENT", default="18"))
 SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
-# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LEBRQ/2026-27/000123 (bookings/invoice.py).
+# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LEBRQ/2026-27/000123
+# (bookings/invoicing/numbering.py).
 INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LEBRQ")
 # Renders at once per process; a request that would wait more than INVOICE_RENDER_WAIT seconds gets 503.
 INVOICE_MAX_CONCURRENT_RENDERS = env.int("INVOICE_MAX_CONCURRENT_RENDERS", default=2)

@@ -13,19 +13,11 @@ from django.template.loader import render_to_string
 from xhtml2pdf import files as xhtml2pdf_files
 from xhtml2pdf.config.resources import ResourceAccessError
 
-from bookings import invoice
-from bookings.invoice import (
-    ASSETS_DIR,
-    PROFORMA_INVOICE,
-    TAX_INVOICE,
-    InvoiceNotAvailable,
-    InvoiceRenderError,
-    build_invoice,
-    invoice_context,
-    render_invoice_pdf,
-    static_link_callback,
-)
+from bookings.invoicing import pdf
+from bookings.invoicing.document import PROFORMA_INVOICE, TAX_INVOICE, build_invoice
+from bookings.invoicing.pdf import ASSETS_DIR, invoice_context, render_invoice_pdf, static_link_callback
 from bookings.models import Booking, BookingItem, Item, Payment, Space, Venue
+from lebrq.exceptions import InvoiceNotAvailable, InvoiceRenderError
 
 BEFORE_EVENT = datetime(2030, 1, 1, tzinfo=UTC)
 AFTER_EVENT = datetime(2030, 4, 1, tzinfo=UTC)
@@ -214,7 +206,7 @@ def test_customer_text_is_escaped_and_loads_nothing(booking, out_dir, monkeypatc
         resolved.append((uri, static_link_callback(uri, rel)))
         return resolved[-1][1]
 
-    monkeypatch.setattr(invoice, "static_link_callback", spy)
+    monkeypatch.setattr(pdf, "static_link_callback", spy)
     text = pdf_text(render_invoice_pdf(booking, directory=out_dir, now=BEFORE_EVENT))
     assert '<img src="/etc/passwd"> <b>x</b>' in text
     assert "169.254.169.254" in text
@@ -254,9 +246,9 @@ def test_hostile_markup_fetches_nothing(monkeypatch):
         '<img src="file:///etc/passwd"><img src="../../../../etc/passwd">'
         '<p style="background-image: url(/etc/passwd)">x</p></body></html>'
     )
-    invoice.html_to_pdf(html, io.BytesIO())
+    pdf.html_to_pdf(html, io.BytesIO())
     assert handed_to_fetchers
-    assert set(handed_to_fetchers) == {invoice.BLOCKED_RESOURCE}
+    assert set(handed_to_fetchers) == {pdf.BLOCKED_RESOURCE}
 
 
 @pytest.mark.parametrize(
@@ -282,7 +274,7 @@ def test_hostile_markup_fetches_nothing(monkeypatch):
 )
 def test_link_callback_refuses_everything_else(uri):
     result = static_link_callback(uri, None)
-    assert result == invoice.BLOCKED_RESOURCE
+    assert result == pdf.BLOCKED_RESOURCE
     assert not Path(result).exists()
     assert Path(result).resolve().is_relative_to(ASSETS_DIR)
 
@@ -294,12 +286,12 @@ def test_link_callback_resolves_own_assets(name):
 
 def test_resource_policy_confines_reads_and_forbids_network():
     with pytest.raises(ResourceAccessError):
-        invoice.RESOURCE_POLICY.check_path("/etc/passwd")
+        pdf.RESOURCE_POLICY.check_path("/etc/passwd")
     with pytest.raises(ResourceAccessError):
-        invoice.RESOURCE_POLICY.check_url("http://169.254.169.254/latest/meta-data/")
-    invoice.RESOURCE_POLICY.check_path(ASSETS_DIR / "logo.png")
-    assert invoice.RESOURCE_POLICY.max_render_seconds == 300  # a 2,000-line invoice on a busy machine
-    assert invoice.RESOURCE_POLICY.max_document_bytes == 10 * 1024 * 1024
+        pdf.RESOURCE_POLICY.check_url("http://169.254.169.254/latest/meta-data/")
+    pdf.RESOURCE_POLICY.check_path(ASSETS_DIR / "logo.png")
+    assert pdf.RESOURCE_POLICY.max_render_seconds == 300  # a 2,000-line invoice on a busy machine
+    assert pdf.RESOURCE_POLICY.max_document_bytes == 10 * 1024 * 1024
 
 
 def test_shipped_assets():
@@ -340,7 +332,7 @@ def test_temp_file_is_removed_when_rendering_fails(booking, out_dir, monkeypatch
             raise failure
         return failure
 
-    monkeypatch.setattr(invoice.pisa, "CreatePDF", create_pdf)
+    monkeypatch.setattr(pdf.pisa, "CreatePDF", create_pdf)
     with pytest.raises(raised):
         render_invoice_pdf(booking, directory=out_dir, now=BEFORE_EVENT)
     assert list(out_dir.iterdir()) == []
@@ -411,15 +403,15 @@ def test_proforma_has_no_invoice_number_and_an_unregistered_buyer(booking):
 
 
 def test_script_runs():
-    assert invoice.script_runs("") == []
-    assert invoice.script_runs("Asha Menon") == [("", "Asha Menon")]
-    assert invoice.script_runs("Priya प्रियंका") == [("", "Priya "), ("InvoiceDevanagari", "प्रियंका")]
-    assert invoice.script_runs("கார்த்திகேயன் ஸ்ரீநிவாசன், Chennai") == [
+    assert pdf.script_runs("") == []
+    assert pdf.script_runs("Asha Menon") == [("", "Asha Menon")]
+    assert pdf.script_runs("Priya प्रियंका") == [("", "Priya "), ("InvoiceDevanagari", "प्रियंका")]
+    assert pdf.script_runs("கார்த்திகேயன் ஸ்ரீநிவாசன், Chennai") == [
         ("InvoiceTamil", "கார்த்திகேயன் ஸ்ரீநிவாசன்"),
         ("", ", Chennai"),
     ]
-    assert invoice.script_runs("ശ്രീ\u200dലക്ഷ്മി 12") == [("InvoiceMalayalam", "ശ്രീ\u200dലക്ഷ്മി "), ("", "12")]
-    assert invoice.script_runs(" क ") == [("", " "), ("InvoiceDevanagari", "क ")]
+    assert pdf.script_runs("ശ്രീ\u200dലക്ഷ്മി 12") == [("InvoiceMalayalam", "ശ്രീ\u200dലക്ഷ്മി "), ("", "12")]
+    assert pdf.script_runs(" क ") == [("", " "), ("InvoiceDevanagari", "क ")]
 
 
 @pytest.mark.django_db

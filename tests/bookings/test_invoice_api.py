@@ -155,11 +155,11 @@ def test_admin_zip_of_invoices(admin_client, booking, customer, hall, settings, 
 def test_admin_zip_when_renders_are_busy(admin_client, booking, settings):
     import time
 
-    from bookings import invoice
+    from bookings.invoicing import cache
 
     settings.INVOICE_MAX_CONCURRENT_RENDERS = 1
     settings.INVOICE_RENDER_WAIT = 0.1
-    with invoice.render_limiter().slot(time.monotonic()):
+    with cache.render_limiter().slot(time.monotonic()):
         response, _ = post_action(admin_client, [booking.pk])
     assert response.status_code == 302  # back to the list, with the message
     assert list(Path(settings.FILE_UPLOAD_TEMP_DIR).glob("invoices-*.zip")) == []

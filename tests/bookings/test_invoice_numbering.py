@@ -12,8 +12,9 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection
 
-from bookings import invoice
-from bookings.invoice import TAX_INVOICE, build_invoice, issue_invoice_number
+from bookings.invoicing import numbering
+from bookings.invoicing.document import TAX_INVOICE, build_invoice
+from bookings.invoicing.numbering import issue_invoice_number
 from bookings.models import Booking, InvoiceCounter, Space, Venue
 
 EVENT = datetime(2030, 3, 14, 4, 30, tzinfo=UTC)  # 10:00 IST, FY 2029-30
@@ -82,7 +83,7 @@ def test_a_failed_transaction_leaves_no_gap(make_bookings, monkeypatch):
     def broken(year, serial):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(invoice, "format_invoice_number", broken)
+    monkeypatch.setattr(numbering, "format_invoice_number", broken)
     with pytest.raises(RuntimeError):
         issue_invoice_number(first, LAST_MINUTE_OF_FY)
     monkeypatch.undo()
@@ -125,13 +126,13 @@ def threads_on_the_database():
 def slow_numbering(monkeypatch):
     """Widen the window between reading the counter and storing the number (20 ms), so that an unlocked
     read-increment-write would hand out duplicates here every time."""
-    format_number = invoice.format_invoice_number
+    format_number = numbering.format_invoice_number
 
     def slow(year, serial):
         time.sleep(0.02)
         return format_number(year, serial)
 
-    monkeypatch.setattr(invoice, "format_invoice_number", slow)
+    monkeypatch.setattr(numbering, "format_invoice_number", slow)
 
 
 @pytest.mark.django_db(transaction=True)
