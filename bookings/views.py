@@ -1,4 +1,4 @@
-"""Bookings API: thin viewsets over `services`, `filters`, `bookings_read` and `invoicing`."""
+"""Bookings API: thin viewsets over `services`, `filters`, `booking_rows` and `invoicing`."""
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from . import representation, services
+from . import booking_rows, services
 from .filters import BookingFilter, PagePagination
 from .invoicing.download import invoice_response
 from .models import Booking, Item, Space, Venue
@@ -48,7 +48,7 @@ class ItemViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The caller's bookings (staff: everyone's). Another customer's booking is 404.
 
-    Bookings are returned by `representation.bookings` (rows as dicts, three queries); `BookingSerializer`
+    Bookings are returned by `booking_rows.bookings` (rows as dicts, three queries); `BookingSerializer`
     declares their shape for the schema and is what the tests compare that output with."""
 
     serializer_class = BookingSerializer
@@ -76,7 +76,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return self.visible_bookings().select_related("space__venue")
 
     def represent(self, bookings: QuerySet) -> list[dict]:
-        return representation.bookings(bookings, staff=self.request.user.is_staff)
+        return booking_rows.bookings(bookings, staff=self.request.user.is_staff)
 
     def represent_one(self, pk) -> dict:
         """One visible booking as the API returns it; `Http404` when there is none (or ``pk`` is no id)."""
