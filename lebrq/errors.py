@@ -39,13 +39,12 @@ INVOICE_BUSY_DETAIL = "Invoices are being rendered at capacity; retry shortly."
 MEMORY_PRESSURE = "memory_pressure"
 
 #: The project's own exceptions as HTTP: class → (status, code, detail). A ``None`` detail is the exception's
-#: message; a fixed one hides it. The first matching class (in this order) wins.
+#: message; a fixed one hides it. Each code is listed under its status in `ERROR_CODES`.
 DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.SlotConflict: (409, "slot_conflict", None),
     domain.NotCancellable: (409, "not_cancellable", None),
     domain.InvoiceIssued: (409, "invoice_issued", None),
     domain.InvoiceNotAvailable: (409, "invoice_not_available", None),
-    domain.BookingConflict: (409, "conflict", None),
     domain.InvoiceBusy: (503, "invoice_busy", INVOICE_BUSY_DETAIL),
     domain.UploadTooLarge: (413, "payload_too_large", None),
     domain.UnsupportedType: (415, "unsupported_media_type", None),
@@ -56,7 +55,7 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
 #: code of the first invalid field instead (``required``, ``invalid``, ``max_length``, ``invalid_gstin``...).
 ERROR_CODES: dict[int, dict[str, str]] = {
     400: {
-        "invalid": "a field's value is not acceptable (`detail` names each field)",
+        "invalid": "a field's value is not acceptable",
         "bad_request": "a malformed request (header, query string or multipart body)",
         "parse_error": "a body that cannot be parsed",
         "incomplete_upload": "an upload body that ends before its closing multipart boundary",
@@ -78,10 +77,9 @@ ERROR_CODES: dict[int, dict[str, str]] = {
     411: {"length_required": "an upload without a Content-Length header"},
     413: {"payload_too_large": "an upload larger than its kind allows"},
     415: {"unsupported_media_type": "a file whose bytes are not of an accepted type"},
-    429: {"throttled": "too many requests; retry after `Retry-After` seconds"},
     500: {"server_error": "an unexpected failure"},
     503: {
-        MEMORY_PRESSURE: "memory is short (load shed or a MemoryError)",
+        MEMORY_PRESSURE: "memory is short: load is shed, or a MemoryError was caught",
         "database_unavailable": "the database cannot be reached or has no free connection",
         "invoice_busy": "invoice renders are at capacity",
     },
