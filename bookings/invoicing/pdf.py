@@ -186,7 +186,7 @@ def render_html_to_file(html: str, directory: Path) -> Path:
 
 def render_invoice_pdf(booking: Booking, directory: str | Path | None = None, now: datetime | None = None) -> Path:
     """Render the invoice of ``booking`` to a new PDF file and return its path; the caller removes the file.
-    (Uncached and unlimited: the views use `invoice_pdf`.)
+    (Uncached and unlimited: the views use `cache.invoice_pdf`.)
 
     The file is an `lebrq.tempfiles.INVOICE_RENDER` file in ``directory`` (default
     settings.FILE_UPLOAD_TEMP_DIR, created if missing). Raises `InvoiceNotAvailable` (no file is made) for a
