@@ -4,22 +4,20 @@ environment in `lebrq.settings`).
 Errors (``lebrq.E0xx``) make ``manage.py check``, ``migrate`` and the ASGI application (`run_startup_checks`,
 called by `lebrq.asgi`) refuse to go on; warnings (``lebrq.W0xx``) are reported and let them start.
 
-=============  ===================================================================================================
-``lebrq.E001``  ``FILE_UPLOAD_MAX_MEMORY_SIZE`` is not a positive number of bytes (0 keeps whole request bodies in
-                memory under ASGI: Django's SpooledTemporaryFile never rolls over)
-``lebrq.E002``  ``MEMORY_THRESHOLD_PERCENT`` or ``MEMORY_CRITICAL_PERCENT`` is not in (0, 100]
-``lebrq.E003``  ``MEMORY_THRESHOLD_PERCENT`` is not below ``MEMORY_CRITICAL_PERCENT``
-``lebrq.E004``  ``MEMORY_SAMPLE_INTERVAL`` is not a positive number of seconds
-``lebrq.E005``  ``INVOICE_MAX_CONCURRENT_RENDERS`` is below 1 (no invoice could ever be rendered)
-``lebrq.E006``  ``DB_POOL_SIZE`` is below 1
-``lebrq.E007``  ``DB_MAX_OVERFLOW`` is negative
-``lebrq.E008``  ``DB_POOL_TIMEOUT`` is not a positive number of seconds
-``lebrq.E009``  ``DB_CONNECT_TIMEOUT`` is not a positive number of seconds
-``lebrq.E010``  ``SECURE_PROXY_SSL_HEADER`` is set but not a (header, value) pair
-``lebrq.E011``  ``DOWNLOAD_OFFLOAD`` is neither ``x-accel`` nor empty (``off``)
-``lebrq.W001``  ``FILE_UPLOAD_TEMP_DIR`` is on another filesystem than ``MEDIA_ROOT``: a finished upload is then
-                copied into place instead of renamed
-=============  ===================================================================================================
+- ``lebrq.E001``: ``FILE_UPLOAD_MAX_MEMORY_SIZE`` is not a positive number of bytes (0 keeps whole request bodies
+  in memory under ASGI: Django's SpooledTemporaryFile never rolls over).
+- ``lebrq.E002``: ``MEMORY_THRESHOLD_PERCENT`` or ``MEMORY_CRITICAL_PERCENT`` is not in (0, 100].
+- ``lebrq.E003``: ``MEMORY_THRESHOLD_PERCENT`` is not below ``MEMORY_CRITICAL_PERCENT``.
+- ``lebrq.E004``: ``MEMORY_SAMPLE_INTERVAL`` is not a positive number of seconds.
+- ``lebrq.E005``: ``INVOICE_MAX_CONCURRENT_RENDERS`` is below 1 (no invoice could ever be rendered).
+- ``lebrq.E006``: ``DB_POOL_SIZE`` is below 1.
+- ``lebrq.E007``: ``DB_MAX_OVERFLOW`` is negative.
+- ``lebrq.E008``: ``DB_POOL_TIMEOUT`` is not a positive number of seconds.
+- ``lebrq.E009``: ``DB_CONNECT_TIMEOUT`` is not a positive number of seconds.
+- ``lebrq.E010``: ``SECURE_PROXY_SSL_HEADER`` is set but not a (header, value) pair.
+- ``lebrq.E011``: ``DOWNLOAD_OFFLOAD`` is neither ``x-accel`` nor empty (``off``).
+- ``lebrq.W001``: ``FILE_UPLOAD_TEMP_DIR`` is on another filesystem than ``MEDIA_ROOT``: a finished upload is then
+  copied into place instead of renamed.
 """
 
 import logging
