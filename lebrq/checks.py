@@ -192,7 +192,10 @@ def run_startup_checks() -> None:
     Warnings are logged (logger ``lebrq.checks``). Raises `SystemCheckError` naming each error (with its ID, e.g.
     ``lebrq.E001``) if any is serious, so the server exits non-zero instead of serving with a bad setting.
     """
-    messages = [message for message in checks.run_checks() if not message.is_silenced()]
+    # Django keeps its checks in a set: sort by ID so the report reads the same in every process.
+    messages = sorted(
+        (message for message in checks.run_checks() if not message.is_silenced()), key=lambda m: m.id or ""
+    )
     errors = [message for message in messages if message.is_serious()]
     for message in messages:
         if not message.is_serious():
