@@ -1,0 +1,183 @@
+"""The threads that run the sync part of requests: a fixed, bounded set per worker process, each keeping its
+database connection from one request to the next.
+
+Django's `ASGIHandler` runs each request inside `asgiref.sync.ThreadSensitiveContext`, which makes a new
+single-thread executor per request: a thread started, joined and shut down on every request. And because Django
+keeps connections per async context, every request also opened a new database connection (SQLite: connect plus
+registering its SQL functions; MariaDB: a pool checkout with a ping). `RequestThreads` replaces both:
+
+- ``size`` long-lived threads (``DB_POOL_SIZE + DB_MAX_OVERFLOW``, 4 by default), started on first use and
+  never replaced. A request waits at most ``wait_timeout`` seconds (``DB_POOL_TIMEOUT``) for one to come free,
+  else `RequestThreadTimeout` (the handler answers 503 ``database_unavailable``, `lebrq.errors`).
+- Work runs in the thread's own context (not a copy of the request's), so Django's connections — stored per
+  context and tagged with the thread (`asgiref.local.Local`) — stay with the thread: at most one connection per
+  thread and alias, so at most ``size`` per process. `CONN_MAX_AGE` (``DB_POOL_RECYCLE``) and
+  `CONN_HEALTH_CHECKS` keep them (Django's "persistent connections"); `begin_request` does what Django's
+  ``request_started`` receivers did, in the thread that owns the connections: clear the query log and close a
+  connection that is past its age, left outside autocommit or failed (`close_if_unusable_or_obsolete`); a
+  connection is then pinged before its first query (a database restart costs one reconnect, not a 500).
+- The thread is given back as soon as the view has returned its response: nothing is held while the body is sent.
+"""
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.core import signals
+from django.core.handlers.asgi import get_script_prefix
+from django.db import close_old_connections, connections, reset_queries
+from django.urls import set_script_prefix
+
+
+class RequestThreadTimeout(TimeoutError):
+    """No request thread came free within ``wait_timeout`` seconds (``DB_POOL_TIMEOUT``)."""
+
+
+def begin_request() -> None:
+    """Django's ``request_started`` database work, in the calling (request) thread: clear each open
+    connection's query log and close one that is obsolete (``CONN_MAX_AGE``), outside autocommit or broken."""
+    for conn in connections.all(initialized_only=True):
+        conn.queries_log.clear()
+        conn.close_if_unusable_or_obsolete()
+
+
+class RequestThreads:
+    """At most ``size`` long-lived threads running sync callables for the event loop (module docstring).
+
+    ``size`` ≥ 1 threads; ``wait_timeout`` seconds a caller waits for a free one before `RequestThreadTimeout`.
+    One instance serves one event loop at a time (uvicorn runs one per process).
+    """
+
+    def __init__(self, size: int, wait_timeout: float, name: str = "lebrq-request"):
+        if size < 1:
+            raise ValueError(f"request threads must be >= 1, got {size}")
+        self.size = size
+        self.wait_timeout = wait_timeout
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._free: asyncio.Semaphore | None = None
+        #: Requests running in a thread right now (0..size); read by the readiness check.
+        self.busy = 0
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # first use, or a new loop (tests): nothing of the old one is in flight
+            self._loop, self._free = loop, asyncio.Semaphore(self.size)
+        return self._free
+
+    async def run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` in one of the threads, after `begin_request`; its result or exception.
+
+        Raises `RequestThreadTimeout` when no thread came free within ``wait_timeout`` seconds. If the caller is
+        cancelled (client gone), the thread finishes ``func`` and only then counts as free again.
+        """
+        free = self._semaphore()
+        if free.locked():
+            try:
+                await asyncio.wait_for(free.acquire(), self.wait_timeout)
+            except TimeoutError:
+                raise RequestThreadTimeout(f"no request thread came free within {self.wait_timeout:g} s") from None
+        else:
+            await free.acquire()
+        self.busy += 1
+        try:
+            future = self._executor.submit(_in_request, func, args)
+        except BaseException:
+            self._release()
+            raise
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            if future.done():
+                self._release()
+            else:  # cancelled while the thread runs: free the place when the thread is done with it
+                loop = self._loop
+                future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
+
+    def _release(self) -> None:
+        self.busy -= 1
+        self._free.release()
+
+    def shutdown(self) -> None:
+        """Stop the threads once their work is done (tests)."""
+        self._executor.shutdown(wait=True)
+
+
+def _in_request(func: Callable[..., Any], args: tuple) -> Any:
+    begin_request()
+    return func(*args)
+
+
+_lock = threading.Lock()
+_request_threads: RequestThreads | None = None
+
+
+def request_threads() -> RequestThreads:
+    """The process's `RequestThreads`: ``DB_POOL_SIZE + DB_MAX_OVERFLOW`` threads, ``DB_POOL_TIMEOUT`` wait."""
+    global _request_threads
+    with _lock:
+        if _request_threads is None:
+            _request_threads = RequestThreads(
+                settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW, settings.DB_POOL_TIMEOUT
+            )
+        return _request_threads
+
+
+def take_over_request_signals() -> None:
+    """Disconnect Django's per-request database receivers, whose work `begin_request` now does in the thread
+    that owns the connections (run on the loop they would only add a thread hop per request and see none of
+    them). Idempotent."""
+    signals.request_started.disconnect(reset_queries)
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+
+
+class RequestThreadsMixin:
+    """For an `ASGIHandler` subclass: no per-request `ThreadSensitiveContext` (and so no thread per request).
+
+    The handler's sync middleware chain runs through `run_in_request_threads`: behind an async outermost
+    middleware by `adapt_method_mode`, else by the handler's `load_middleware` (uploads/asgi.py). A
+    thread-sensitive `sync_to_async` call made on the loop outside it (Django closing the response) runs in
+    asgiref's one shared thread instead of a new one.
+    """
+
+    def __init__(self, *args, **kwargs):
+        take_over_request_signals()
+        super().__init__(*args, **kwargs)
+
+    def run_in_request_threads(self, chain: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Django's sync middleware chain as an async callable running in `request_threads()`; a request that
+        found no free thread within ``DB_POOL_TIMEOUT`` gets the 503 ``database_unavailable`` response."""
+        threads = request_threads()
+
+        def in_thread(request):
+            set_script_prefix(get_script_prefix(request.scope))  # the handler set it on the loop's context only
+            return chain(request)
+
+        async def run_chain(request):
+            try:
+                return await threads.run(in_thread, request)
+            except RequestThreadTimeout as exc:
+                from lebrq.errors import database_unavailable_response  # imports DRF: only once Django is set up
+
+                return database_unavailable_response(request.path, exc)
+
+        return run_chain
+
+    def adapt_method_mode(self, is_async, method, method_is_async=None, debug=False, name=None):
+        """Django's, except that the sync chain behind an async middleware (ServeStatic) runs in the request
+        threads instead of `sync_to_async(thread_sensitive=True)`."""
+        if method_is_async is None:
+            method_is_async = iscoroutinefunction(method)
+        if is_async and not method_is_async:
+            return self.run_in_request_threads(method)
+        return super().adapt_method_mode(is_async, method, method_is_async, debug, name)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
