@@ -38,6 +38,10 @@ class VenueViewSet(viewsets.ReadOnlyModelViewSet):
         Prefetch("spaces", queryset=Space.objects.order_by("name", "id"))
     )
 
+    def list(self, request):
+        """Built from `.values()` rows by `representation.venues` (`VenueSerializer` is the reference)."""
+        return Response(representation.venues(Venue.objects.filter(is_active=True)))
+
 
 class ItemViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Active add-on items with unit prices and HSN/SAC codes (public)."""

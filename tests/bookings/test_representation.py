@@ -136,3 +136,45 @@ def test_list_and_detail_return_the_representation(customer_api, customer, varie
     expected = representation.bookings(Booking.objects.filter(customer=customer), staff=False)
     assert listed == json.loads(_as_json(expected))
     assert customer_api.get(f"/api/bookings/{varied_bookings[0].pk}").json() == listed[1]
+
+
+@pytest.fixture
+def varied_venues(venue, hall):
+    """Three venues: one with an inactive space among spaces whose names sort before their ids, one without
+    spaces, one inactive."""
+    from bookings.models import Space, Venue
+
+    Space.objects.create(venue=venue, name="Annex", capacity=40, price_per_hour=Decimal("750.5"))
+    Space.objects.create(venue=venue, name="Closed", capacity=10, price_per_hour=Decimal("1"), is_active=False)
+    Space.objects.create(venue=venue, name="Annex", capacity=41, price_per_hour=Decimal("99999999.99"))
+    Venue.objects.create(name="Ärmel Hall", address="", city="", state="")
+    Venue.objects.create(name="Shut", address="x", city="y", state="z", is_active=False)
+
+
+def test_venues_match_the_serializer_key_for_key(varied_venues):
+    from bookings.models import Venue
+    from bookings.serializers import VenueSerializer
+
+    visible = Venue.objects.filter(is_active=True)
+    expected = VenueSerializer(visible.prefetch_related("spaces"), many=True).data
+    ours = representation.venues(visible)
+    assert _as_json(ours) == _as_json(expected)
+    assert [len(v["spaces"]) for v in ours] == [3, 0]
+    assert ours[0]["spaces"][0]["price_per_hour"] == "750.50"
+
+
+def test_two_queries_whatever_the_number_of_venues(varied_venues, django_assert_num_queries):
+    from bookings.models import Venue
+
+    with django_assert_num_queries(2):
+        assert len(representation.venues(Venue.objects.filter(is_active=True))) == 2
+    with django_assert_num_queries(1):
+        assert representation.venues(Venue.objects.filter(pk=0)) == []
+
+
+def test_venue_list_returns_the_representation(api, varied_venues):
+    from bookings.models import Venue
+
+    response = api.get("/api/venues")
+    assert response.status_code == 200
+    assert response.json() == json.loads(_as_json(representation.venues(Venue.objects.filter(is_active=True))))
