@@ -20,7 +20,7 @@ registering its SQL functions; MariaDB: a pool checkout with a ping). `RequestTh
 """
 
 import asyncio
-import concurrent.futures
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -48,8 +48,10 @@ def begin_request() -> None:
 class RequestThreads:
     """At most ``size`` long-lived threads running sync callables for the event loop (module docstring).
 
-    ``size`` ≥ 1 threads; ``wait_timeout`` seconds a caller waits for a free one before `RequestThreadTimeout`.
-    One instance serves one event loop at a time (uvicorn runs one per process).
+    ``size`` ≥ 1 threads, all started on first use; ``wait_timeout`` seconds a caller waits for a free one
+    before `RequestThreadTimeout`. One instance serves one event loop at a time (uvicorn runs one per process).
+    The hand-over is one `queue.SimpleQueue` put and one ``call_soon_threadsafe`` back: no `concurrent.futures`
+    future, lock or condition per call.
     """
 
     def __init__(self, size: int, wait_timeout: float, name: str = "lebrq-request"):
@@ -57,16 +59,28 @@ class RequestThreads:
             raise ValueError(f"request threads must be >= 1, got {size}")
         self.size = size
         self.wait_timeout = wait_timeout
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self.name = name
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._free: asyncio.Semaphore | None = None
-        #: Requests running in a thread right now (0..size); read by the readiness check.
+        #: Calls running in a thread right now (0..size); read by the readiness check.
         self.busy = 0
+
+    @property
+    def thread_idents(self) -> list[int]:
+        """The threads' identifiers (empty before first use)."""
+        return [thread.ident for thread in self._threads]
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # first use, or a new loop (tests): nothing of the old one is in flight
             self._loop, self._free = loop, asyncio.Semaphore(self.size)
+        if not self._threads:
+            for number in range(self.size):
+                thread = threading.Thread(target=self._work, name=f"{self.name}-{number}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
         return self._free
 
     async def run(self, func: Callable[..., Any], *args: Any) -> Any:
@@ -84,32 +98,40 @@ class RequestThreads:
         else:
             await free.acquire()
         self.busy += 1
-        try:
-            future = self._executor.submit(_in_request, func, args)
-        except BaseException:
-            self._release()
-            raise
-        try:
-            return await asyncio.wrap_future(future)
-        finally:
-            if future.done():
-                self._release()
-            else:  # cancelled while the thread runs: free the place when the thread is done with it
-                loop = self._loop
-                future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
+        future = self._loop.create_future()
+        self._jobs.put((self._loop, future, func, args))
+        return await future
 
-    def _release(self) -> None:
+    def _work(self) -> None:
+        """A thread's loop: run jobs until `shutdown` puts None."""
+        while (job := self._jobs.get()) is not None:
+            loop, future, func, args = job
+            try:
+                begin_request()
+                outcome = (func(*args), None)
+            except BaseException as exc:  # handed to the caller, as an executor would
+                outcome = (None, exc)
+            loop.call_soon_threadsafe(self._finish, future, *outcome)
+            del job, future, func, args, outcome  # hold nothing of the request while idle
+
+    def _finish(self, future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+        """On the loop: the thread is free again; the caller (unless cancelled) gets the outcome."""
         self.busy -= 1
         self._free.release()
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
     def shutdown(self) -> None:
-        """Stop the threads once their work is done (tests)."""
-        self._executor.shutdown(wait=True)
-
-
-def _in_request(func: Callable[..., Any], args: tuple) -> Any:
-    begin_request()
-    return func(*args)
+        """Stop the threads once their current work is done (tests)."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
 
 _lock = threading.Lock()
