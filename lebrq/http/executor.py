@@ -72,6 +72,10 @@ class RequestThreads:
         """The threads' identifiers (empty before first use)."""
         return [thread.ident for thread in self._threads]
 
+    def busy_elsewhere(self) -> int:
+        """`busy`, not counting the calling thread's own call when it is one of the threads."""
+        return self.busy - (threading.get_ident() in self.thread_idents)
+
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # first use, or a new loop (tests): nothing of the old one is in flight
