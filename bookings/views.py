@@ -40,7 +40,7 @@ class VenueViewSet(viewsets.ReadOnlyModelViewSet):
 
     def list(self, request):
         """Built from `.values()` rows by `representation.venues` (`VenueSerializer` is the reference)."""
-        return Response(representation.venues(Venue.objects.filter(is_active=True)))
+        return Response(representation.venues(self.get_queryset().prefetch_related(None)))
 
 
 class ItemViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
