@@ -79,7 +79,7 @@ def _ms(text: str) -> float:
 
 def parse_wrk(output: str) -> dict:
     """Requests, req/s, p50/p99 (ms) and errors (non-2xx plus socket errors) from ``wrk --latency`` output."""
-    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)$", output, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)\s*$", output, re.M))
     if len(percentiles) != 2:
         raise RuntimeError(f"no latency distribution in wrk's output:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
