@@ -188,3 +188,13 @@ def test_the_handler_takes_over_djangos_per_request_connection_receivers():
     assert reset_queries not in started
     assert close_old_connections not in started
     assert close_old_connections not in finished
+
+
+def test_the_process_threads_are_sized_to_the_pool(settings, monkeypatch):
+    import lebrq.http.executor as executor
+
+    monkeypatch.setattr(executor, "_request_threads", None)
+    settings.DB_POOL_SIZE, settings.DB_MAX_OVERFLOW, settings.DB_POOL_TIMEOUT = 3, 3, 7.5  # the seed's rollback
+    threads = executor.request_threads()
+    assert (threads.size, threads.wait_timeout) == (6, 7.5)
+    assert executor.request_threads() is threads
