@@ -117,6 +117,8 @@ class RequestThreads:
             try:
                 begin_request()
                 outcome = (func(*args), None)
+            except StopIteration as exc:  # a Future cannot carry StopIteration (asyncio's rule, as in to_thread)
+                outcome = (None, RuntimeError(f"StopIteration raised in a request thread: {exc!r}"))
             except BaseException as exc:  # handed to the caller, as an executor would
                 outcome = (None, exc)
             loop.call_soon_threadsafe(self._finish, future, *outcome)

@@ -198,3 +198,14 @@ def test_the_process_threads_are_sized_to_the_pool(settings, monkeypatch):
     threads = executor.request_threads()
     assert (threads.size, threads.wait_timeout) == (6, 7.5)
     assert executor.request_threads() is threads
+
+
+def test_stop_iteration_reaches_the_caller_as_runtime_error(make_threads):
+    threads = make_threads(1)
+
+    async def main():
+        with pytest.raises(RuntimeError, match="StopIteration raised in a request thread"):
+            await threads.run(next, iter(()))
+        return await threads.run(lambda: "next")
+
+    assert asyncio.run(main()) == "next"
