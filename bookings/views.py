@@ -34,6 +34,10 @@ class VenueViewSet(viewsets.ReadOnlyModelViewSet):
         Prefetch("spaces", queryset=Space.objects.order_by("name", "id"))
     )
 
+    def list(self, request):
+        """Built from `.values()` rows by `booking_rows.venues` (`VenueSerializer` is the reference)."""
+        return Response(booking_rows.venues(self.get_queryset().prefetch_related(None)))
+
 
 class ItemViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Active add-on items with unit prices and HSN/SAC codes (public)."""

@@ -119,8 +119,9 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------------------
 # SQLite (embedded, zero config) by default; a mysql:// URL selects MariaDB/MySQL through mysqlclient behind a
-# per-process SQLAlchemy QueuePool (django-db-connection-pool). CONN_MAX_AGE stays 0: under ASGI a persistent
-# connection is parked per request thread, while the pool bounds the process to DB_POOL_SIZE + DB_MAX_OVERFLOW.
+# per-process SQLAlchemy QueuePool (django-db-connection-pool). Requests run in DB_POOL_SIZE + DB_MAX_OVERFLOW
+# long-lived threads per process (lebrq/http/executor.py), each keeping its connection for up to DB_POOL_RECYCLE
+# seconds (CONN_MAX_AGE), pinged before its first query in a request (CONN_HEALTH_CHECKS).
 DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=2)
 DB_MAX_OVERFLOW = env.int("DB_MAX_OVERFLOW", default=2)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
@@ -130,7 +131,8 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)  # seconds to open
 DB_RETRY_AFTER = env.int("DB_RETRY_AFTER", default=2)
 
 _default_db = env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lebrq.sqlite3'}")
-_default_db["CONN_MAX_AGE"] = 0
+_default_db["CONN_MAX_AGE"] = DB_POOL_RECYCLE
+_default_db["CONN_HEALTH_CHECKS"] = True
 if _default_db["ENGINE"] == "django.db.backends.mysql":
     _default_db["ENGINE"] = "lebrq.db.backends.mysql"
     _default_db["OPTIONS"] = {

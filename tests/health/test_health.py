@@ -147,3 +147,4 @@ def test_pool_report(client, settings):
     assert body["pooled"] is pooled
     # On MariaDB the test's own transaction holds the one pooled connection that this request reuses.
     assert body["checked_out"] == (1 if pooled else 0)
+    assert body["in_use"] == 0  # the test client runs the view in the test's thread, not a request thread
