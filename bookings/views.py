@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from lebrq.http.conditional import Representation
+from lebrq.http.negotiation import IgnoreClientContentNegotiation
 from lebrq.http.streaming import file_response
 
 from . import invoice, representation, services
@@ -134,7 +135,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             503: OpenApiTypes.OBJECT,
         }
     )
-    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+        content_negotiation_class=IgnoreClientContentNegotiation,  # the PDF whatever Accept says, never 406
+    )
     def invoice(self, request, pk=None):
         """The booking's GST invoice as a PDF (cached per revision; ETag, If-None-Match → 304, byte ranges)."""
         return invoice_response(request, self.get_object())

@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "lebrq.middleware.MemoryErrorMiddleware",
     "lebrq.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "lebrq.http.cache.AuthenticatedCacheControlMiddleware",  # private, no-store + Vary: Authorization
     "django.contrib.sessions.middleware.SessionMiddleware",
     "lebrq.middleware.NotModifiedMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -214,6 +215,12 @@ UPLOAD_MAX_BYTES = {
     "video": env.int("UPLOAD_MAX_VIDEO_BYTES", default=2048 * MiB),
     "document": env.int("UPLOAD_MAX_DOCUMENT_BYTES", default=25 * MiB),
 }
+# --- Upload content checks (uploads/verify.py, uploads/scrub.py) ---
+# Largest image accepted, in pixels (width x height x frames), read from the header before decoding.
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
+# The ExifTool executable that strips location and device metadata from images and videos.
+EXIFTOOL_PATH = env.str("EXIFTOOL_PATH", default="exiftool")
+# --- end upload content checks ---
 # Size of each read when a file or PDF is streamed out, in bytes.
 STREAM_CHUNK_SIZE = 64 * 1024
 

@@ -7,9 +7,9 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from rest_framework import status
-from rest_framework.exceptions import APIException, UnsupportedMediaType
+from rest_framework.exceptions import APIException, UnsupportedMediaType, ValidationError
 
-from . import names, sniffing
+from . import names, scrub, sniffing, verify
 from .models import Upload
 
 
@@ -33,6 +33,30 @@ def read_head(uploaded: UploadedFile) -> bytes:
     return head
 
 
+# --- Content verification and metadata removal (uploads/verify.py, uploads/scrub.py) ---
+def check_content(uploaded: UploadedFile, mime: str) -> None:
+    """Verify the temporary file of ``uploaded`` as ``mime`` (`verify.verify_file`) and strip its private metadata
+    in place (`scrub.scrub_file`); when that changed it, ``uploaded.size`` and ``uploaded.sha256`` are updated to
+    the bytes that will be stored. Raises `PayloadTooLarge` (413 ``too_many_pixels``), `UnsupportedMediaType`
+    (415, a type no verifier accepts) or `ValidationError` (400 ``corrupt_content`` or ``metadata_not_removable``).
+    """
+    path = uploaded.temporary_file_path()
+    try:
+        verify.verify_file(path, mime)
+        result = scrub.scrub_file(path, mime)
+    except verify.TooManyPixels as exc:
+        raise PayloadTooLarge(str(exc), code=exc.code) from exc
+    except verify.Unverifiable as exc:
+        raise UnsupportedMediaType(media_type=mime, detail=str(exc)) from exc
+    except (verify.ContentRejected, scrub.MetadataNotRemovable) as exc:
+        raise ValidationError({"file": [str(exc)]}, code=exc.code) from exc
+    if result.changed:
+        uploaded.size, uploaded.sha256 = result.size, result.sha256
+
+
+# --- end content verification ---
+
+
 def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
     """Validate ``uploaded`` for ``kind`` and make it permanent; returns the saved `Upload` row.
 
@@ -49,6 +73,7 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
         detected = sniffing.detect(read_head(uploaded), kind)
     except sniffing.UnsupportedType as exc:
         raise UnsupportedMediaType(media_type=uploaded.content_type or "", detail=str(exc)) from exc
+    check_content(uploaded, detected.mime)  # issue #13: verified, then private metadata removed
 
     name = names.storage_name(kind, detected.extension)
     try:
@@ -63,7 +88,7 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
             return Upload.objects.create(
                 kind=kind,
                 name=stored,
-                original_name=names.sanitize_filename(uploaded.name or ""),
+                original_name=names.download_name(uploaded.name or "", detected.mime, detected.extension),
                 size=uploaded.size,
                 content_type=detected.mime,
                 sha256=uploaded.sha256,
@@ -73,3 +98,11 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
     except BaseException:
         default_storage.delete(stored)
         raise
+
+
+def delete_upload(upload: Upload) -> None:
+    """Delete ``upload``'s row and, once that is committed, its stored bytes (a failed transaction keeps both)."""
+    name = upload.name
+    with transaction.atomic():
+        upload.delete()
+        transaction.on_commit(lambda: default_storage.delete(name))
