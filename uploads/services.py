@@ -101,8 +101,8 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
 
 
 def delete_upload(upload: Upload) -> None:
-    """Delete ``upload``'s row and, once that is committed, its stored bytes (a failed transaction keeps both)."""
+    """Delete ``upload``'s row, then its stored bytes (a failed row delete keeps both; the download view answers
+    404 from the moment the row is gone)."""
     name = upload.name
-    with transaction.atomic():
-        upload.delete()
-        transaction.on_commit(lambda: default_storage.delete(name))
+    upload.delete()
+    default_storage.delete(name)
