@@ -116,7 +116,7 @@ def private_metadata(path: str | os.PathLike, mime: str) -> list[str]:
     ``mime``; [] if none. Raises `MetadataNotRemovable` if ExifTool cannot read the file."""
     with typed_path(path, {**WRITABLE_TYPES, **READ_ONLY_TYPES}.get(mime, "")) as named:
         completed = _exiftool("-json", "-G1", "-a", *READ_ARGUMENTS, "--", named)
-    if completed.returncode not in (0, 1):  # 1: some tags were not found
+    if completed.returncode not in (0, 1) or not completed.stdout.strip():  # 1 with a record: tags not found
         raise MetadataNotRemovable(f"The file's metadata cannot be read: {_first_error(completed)}.")
     try:
         records = json.loads(completed.stdout or "[{}]")
