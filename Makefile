@@ -31,6 +31,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@bash scripts/sysdeps.sh
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@# sniffpy (needed by redbot's httplint) installs its own tests as a top-level "tests" package, which would
+	@# shadow this project's tests/ (bench/files.py imports tests.live.harness): remove it.
+	rm -rf $(VENV)/lib/python3*/site-packages/tests
 	touch $@
 
 migrate: install

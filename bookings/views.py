@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from lebrq.http.conditional import Representation
 from lebrq.http.negotiation import IgnoreClientContentNegotiation
-from lebrq.http.streaming import file_response
+from lebrq.http.streaming import file_response, settled_mtime
 
 from . import invoice, representation, services
 from .filters import BookingFilter, PagePagination
@@ -195,7 +195,7 @@ def invoice_response(request, booking):
     return file_response(
         request,
         path=pdf.path,
-        representation=Representation(size=pdf.size, etag=pdf.etag, last_modified=pdf.modified),
+        representation=Representation(size=pdf.size, etag=pdf.etag, last_modified=settled_mtime(pdf.modified)),
         content_type="application/pdf",
         filename=pdf.filename,
         as_attachment=True,

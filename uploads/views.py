@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from bookings.filters import PagePagination
 from lebrq.http.conditional import Representation
 from lebrq.http.negotiation import IgnoreClientContentNegotiation
-from lebrq.http.streaming import file_response
+from lebrq.http.streaming import file_response, settled_mtime
 
 from .models import Upload
 from .parsers import UploadMultiPartParser
@@ -116,7 +116,7 @@ class ServeUploadView(APIView):
             request,
             path=path,
             representation=Representation(
-                size=stat_result.st_size, etag=upload.etag, last_modified=stat_result.st_mtime
+                size=stat_result.st_size, etag=upload.etag, last_modified=settled_mtime(stat_result.st_mtime)
             ),
             content_type=upload.content_type,
             filename=upload.original_name or None,
@@ -151,11 +151,11 @@ class OwnUploadView(APIView):
             raise NotFound()
         return upload
 
-    @extend_schema(responses={200: UploadSerializer, 404: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="api_uploads_own_retrieve", responses={200: UploadSerializer, 404: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
         return Response(UploadSerializer(self.get_object(pk)).data)
 
-    @extend_schema(responses={204: None, 404: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="api_uploads_own_destroy", responses={204: None, 404: OpenApiTypes.OBJECT})
     def delete(self, request, pk: int):
         delete_upload(self.get_object(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)

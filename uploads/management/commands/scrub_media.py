@@ -48,13 +48,14 @@ class Command(BaseCommand):
         with tqdm(total=uploads.count(), unit="file", file=err, disable=not show) as bar:
             for upload in uploads.iterator(chunk_size=200):
                 outcome = self.scrub_one(upload, dry_run)
-                bar.write(outcome, file=self.stdout) if outcome else None
                 if outcome is None:
                     clean += 1
-                elif outcome.startswith("failed"):
-                    failed += 1
                 else:
-                    scrubbed += 1
+                    bar.write(outcome, file=self.stdout)
+                    if outcome.startswith("failed"):
+                        failed += 1
+                    else:
+                        scrubbed += 1
                 last_id = upload.pk
                 bar.update()
         verb = "Would scrub" if dry_run else "Scrubbed"
