@@ -9,6 +9,8 @@ from django.db import transaction
 from rest_framework import status
 from rest_framework.exceptions import APIException, UnsupportedMediaType, ValidationError
 
+from lebrq.http.streaming import release_db_connections
+
 from . import names, scrub, sniffing, verify
 from .models import Upload
 
@@ -41,6 +43,7 @@ def check_content(uploaded: UploadedFile, mime: str) -> None:
     (415, a type no verifier accepts) or `ValidationError` (400 ``corrupt_content`` or ``metadata_not_removable``).
     """
     path = uploaded.temporary_file_path()
+    release_db_connections()  # decoding and ExifTool take CPU seconds: no pooled connection is held meanwhile
     try:
         verify.verify_file(path, mime)
         result = scrub.scrub_file(path, mime)
