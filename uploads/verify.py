@@ -2,7 +2,8 @@
 
 - Images (JPEG, PNG, WebP, GIF, HEIC/HEIF) are decoded completely by libvips (pyvips) with ``fail_on="warning"``,
   so a decoder warning (libjpeg's "premature end of data segment", a truncated PNG) is a refusal, in sequential
-  access (a few scanlines at a time). The pixel count is read from the header first and refused above
+  access (a few scanlines at a time). HEIC/HEIF, whose decoder (libheif) holds the whole image, are decoded in a
+  child process (`verify_image_in_child`). The pixel count is read from the header first and refused above
   ``IMAGE_MAX_PIXELS`` before any pixel is decoded (decompression bombs).
 - Videos: the container structure is walked by reading element headers only (seek, never the payload): ISO base
   media file format boxes (MP4, MOV, M4V; ISO/IEC 14496-12 §4.2) and EBML/Matroska elements (WebM, MKV;
@@ -14,6 +15,8 @@ A type with no verifier here is refused: `verify_file` raises `Unverifiable`.
 
 import os
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -70,6 +73,32 @@ def verify_file(path: str | os.PathLike, mime: str) -> None:
     if verifier is None:
         raise Unverifiable(f"{mime} files are not accepted: their content cannot be verified.")
     verifier(os.fspath(path), mime)
+
+
+#: Types whose decoder holds the whole decoded image in memory (libheif): verified in a child process, so the
+#: worker's memory does not grow by it (~84 MiB for a 12-megapixel iPhone photo), and returns when it exits.
+WHOLE_IMAGE_DECODER_TYPES = frozenset({"image/heic", "image/heif"})
+#: Seconds a child process may take to decode one image.
+CHILD_DECODE_TIMEOUT = 120
+_CHILD_EXIT_STATUS = {CorruptContent: 3, TooManyPixels: 4}
+_CHILD_EXIT = {status: exception for exception, status in _CHILD_EXIT_STATUS.items()}
+
+
+def verify_image_in_child(path: str, mime: str, max_pixels: int | None = None) -> None:
+    """`verify_image` in a child Python process (this file run as a script); same exceptions. A child that fails
+    otherwise (killed, out of memory, timed out) is a `CorruptContent` naming that."""
+    max_pixels = settings.IMAGE_MAX_PIXELS if max_pixels is None else max_pixels
+    command = [sys.executable, __file__, os.fspath(path), mime, str(max_pixels)]
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_DECODE_TIMEOUT, check=False)  # noqa: S603
+    except subprocess.TimeoutExpired as exc:
+        raise CorruptContent(f"The image did not decode within {CHILD_DECODE_TIMEOUT} seconds.") from exc
+    if completed.returncode == 0:
+        return
+    exception = _CHILD_EXIT.get(completed.returncode)
+    if exception is None:
+        raise CorruptContent(f"The image could not be decoded (decoder exit status {completed.returncode}).")
+    raise exception(completed.stdout.strip())
 
 
 def verify_image(path: str, mime: str, max_pixels: int | None = None) -> None:
@@ -264,9 +293,18 @@ def verify_pdf(path: str, mime: str = "application/pdf") -> None:
 
 
 VERIFIERS: dict[str, Callable[[str, str], None]] = {
-    **dict.fromkeys(IMAGE_TYPES, verify_image),
+    **dict.fromkeys(IMAGE_TYPES - WHOLE_IMAGE_DECODER_TYPES, verify_image),
+    **dict.fromkeys(WHOLE_IMAGE_DECODER_TYPES, verify_image_in_child),
     **dict.fromkeys(ISO_BMFF_TYPES, verify_iso_bmff),
     **dict.fromkeys(EBML_TYPES, verify_ebml),
     "application/pdf": verify_pdf,
 }
 """Detected MIME type → verifier(path, mime). Types not listed are not accepted (`Unverifiable`)."""
+
+
+if __name__ == "__main__":  # the child of `verify_image_in_child`: PATH MIME MAX_PIXELS → exit 0, 3 or 4
+    try:
+        verify_image(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    except ContentRejected as rejected:
+        print(rejected)
+        sys.exit(_CHILD_EXIT_STATUS[type(rejected)])

@@ -157,3 +157,23 @@ def test_types_without_a_verifier_are_not_accepted(tmp_path, mime):
     with pytest.raises(verify.Unverifiable) as refused:
         verify.verify_file(path, mime)
     assert str(refused.value) == f"{mime} files are not accepted: their content cannot be verified."
+
+
+def test_heic_is_decoded_in_a_child_process_and_its_refusals_come_back(shared_media, tmp_path, monkeypatch):
+    calls = []
+    real_run = verify.subprocess.run
+    monkeypatch.setattr(
+        verify.subprocess, "run", lambda command, **kw: calls.append(command) or real_run(command, **kw)
+    )
+    verify.verify_file(shared_media / "iphone-photo.heic", "image/heic")
+    assert calls[0][1:] == [verify.__file__, str(shared_media / "iphone-photo.heic"), "image/heic", "50000000"]
+
+    with pytest.raises(verify.TooManyPixels) as refused:
+        verify.verify_image_in_child(str(shared_media / "iphone-photo.heic"), "image/heic", max_pixels=1000)
+    assert str(refused.value) == "The image has 3024 × 4032 = 12192768 pixels; at most 1000 are accepted."
+
+    truncated = tmp_path / "truncated.heic"
+    truncated.write_bytes((shared_media / "iphone-photo.heic").read_bytes()[:1_000_000])
+    with pytest.raises(verify.CorruptContent) as refused:
+        verify.verify_file(truncated, "image/heic")
+    assert str(refused.value).startswith("The image ")
