@@ -155,7 +155,14 @@ class OwnUploadView(APIView):
     def get(self, request, pk: int):
         return Response(UploadSerializer(self.get_object(pk)).data)
 
-    @extend_schema(operation_id="api_uploads_own_destroy", responses={204: None, 404: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="api_uploads_own_destroy",
+        responses={
+            204: None,
+            404: OpenApiTypes.OBJECT,
+            405: OpenApiTypes.OBJECT,  # an id that is not a whole number: the path of a stored file (GET/HEAD only)
+        },
+    )
     def delete(self, request, pk: int):
         delete_upload(self.get_object(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
