@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import threading
-import time
 import unicodedata
 import weakref
 from collections import deque
@@ -144,14 +143,13 @@ class FileRangeIterator:
 DATE_HEADER_LAG = 2
 
 
-def settled_mtime(mtime: float, now: float | None = None) -> float:
-    """The Last-Modified time (epoch seconds) to announce for a file last modified at ``mtime``: ``mtime``, or
-    for a file changed in the last `DATE_HEADER_LAG` seconds (an invoice just rendered, an upload just stored)
-    ``now - DATE_HEADER_LAG``, because a Last-Modified must not be later than the response's Date (RFC 9110
-    §8.8.2.1) and the server's Date may lag. The validator stays consistent: the same value is used to evaluate
-    If-Modified-Since, and the strong ETag decides first (§13.2.2)."""
-    now = time.time() if now is None else now
-    return min(mtime, now - DATE_HEADER_LAG)
+def settled_mtime(mtime: float) -> float:
+    """The Last-Modified time (epoch seconds) to announce for a file last modified at ``mtime``: `DATE_HEADER_LAG`
+    seconds earlier. A Last-Modified must not be later than the response's Date (RFC 9110 §8.8.2.1), and the
+    server's Date may lag the clock, so a file just written (an invoice just rendered, an upload just stored) would
+    otherwise be dated in the future. A pure function of ``mtime``, so the validator is the same on every request
+    (If-Modified-Since compares against it); the strong ETag decides first anyway (§13.2.2)."""
+    return mtime - DATE_HEADER_LAG
 
 
 def file_response(
