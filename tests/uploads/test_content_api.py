@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils.http import http_date
 
 from tests.uploads.test_verify import png_bomb
 from uploads.models import Upload
@@ -158,10 +159,13 @@ def test_download_name_takes_the_detected_extension(
     assert ".." not in fallback and "/" not in fallback and "\\" not in fallback
 
 
-def test_public_image_headers(customer_api, api, scrubbed_photo):
+def test_public_image_headers(customer_api, api, scrubbed_photo, settings):
     body = post_bytes(customer_api, "image", "hall.jpg", scrubbed_photo.read_bytes()).json()
     response = api.get(body["url"])
     assert response.status_code == 200
+    mtime = stored_path(settings, body).stat().st_mtime
+    assert response["Last-Modified"] == http_date(mtime - 2)  # never after Date (streaming.settled_mtime)
+    assert api.get(body["url"], headers={"If-Modified-Since": response["Last-Modified"]}).status_code == 304
     assert response["Content-Security-Policy"] == CSP
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"] == 'inline; filename="hall.jpg"'
