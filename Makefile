@@ -33,6 +33,9 @@ $(VENV)/.installed: requirements.lock requirements-dev.lock requirements.txt req
 	@bash scripts/sysdeps.sh
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	@# sniffpy (needed by redbot's httplint) installs its own tests as a top-level "tests" package, which would
+	@# shadow this project's tests/ (bench/files.py imports tests.live.harness): remove it.
+	rm -rf $(VENV)/lib/python3*/site-packages/tests
 	@$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-index --dry-run -r requirements-dev.txt \
 		>/dev/null 2>&1 || { echo "requirements*.txt asks for packages that requirements-dev.lock lacks: run make lock" >&2; exit 1; }
 	touch $@

@@ -10,6 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from lebrq.http.negotiation import IgnoreClientContentNegotiation
+
 from . import booking_rows, services
 from .filters import BookingFilter, PagePagination
 from .invoicing.download import invoice_response
@@ -134,7 +136,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             503: OpenApiTypes.OBJECT,
         }
     )
-    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+        content_negotiation_class=IgnoreClientContentNegotiation,  # the PDF whatever Accept says, never 406
+    )
     def invoice(self, request, pk=None):
         """The booking's GST invoice as a PDF (cached per revision; ETag, If-None-Match → 304, byte ranges)."""
         return invoice_response(request, self.get_object())

@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "lebrq.middleware.MemoryErrorMiddleware",
     "lebrq.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "lebrq.http.cache.AuthenticatedCacheControlMiddleware",  # private, no-store + Vary: Authorization
     "django.contrib.sessions.middleware.SessionMiddleware",
     "lebrq.middleware.NotModifiedMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -216,6 +217,12 @@ _UPLOAD_MAX_DEFAULTS = {"image": 15 * MiB, "video": 2048 * MiB, "document": 25 *
 UPLOAD_MAX_BYTES = {
     kind: env.int(f"UPLOAD_MAX_{kind.upper()}_BYTES", default=_UPLOAD_MAX_DEFAULTS[kind]) for kind in UPLOAD_KINDS
 }
+# --- Upload content checks (uploads/verify.py, uploads/scrub.py) ---
+# Largest image accepted, in pixels (width x height x frames), read from the header before decoding.
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
+# The ExifTool executable that strips location and device metadata from images and videos.
+EXIFTOOL_PATH = env.str("EXIFTOOL_PATH", default="exiftool")
+# --- end upload content checks ---
 # Size of each read when a file or PDF is streamed out, in bytes.
 STREAM_CHUNK_SIZE = 64 * 1024
 

@@ -24,6 +24,17 @@ def shared_media() -> Path:
     return SHARED_MEDIA
 
 
+@pytest.fixture(scope="session")
+def scrubbed_photo(shared_media, tmp_path_factory) -> Path:
+    """camera-with-gps.jpg with its private metadata already removed (uploads.scrub): stored byte for byte."""
+    from uploads import scrub
+
+    path = tmp_path_factory.mktemp("scrubbed") / "camera-with-gps.jpg"
+    path.write_bytes((shared_media / "camera-with-gps.jpg").read_bytes())
+    assert scrub.scrub_file(path, "image/jpeg").changed
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Each test stores uploads and temp files in its own directories (same filesystem: moves are renames)."""

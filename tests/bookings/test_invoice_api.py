@@ -164,3 +164,14 @@ def test_admin_shows_billing_fields_and_invoice_number(django_user_model, bookin
     for name in [*billing, "invoice_number"]:
         assert f'name="{name}"' not in html  # shown, no longer editable once a tax invoice is numbered
     assert D(0) == booking.total_amount
+
+
+@pytest.mark.parametrize("accept", ["application/pdf", "image/png", "text/html", "*/*"])
+def test_invoice_download_ignores_accept_and_is_a_sandboxed_private_attachment(customer_api, booking, accept):
+    response = customer_api.get(f"/api/bookings/{booking.pk}/invoice", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'attachment; filename="invoice-{booking.booking_reference}.pdf"'
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert response["Cache-Control"] == "private, no-cache"
+    assert response["Vary"] == "Authorization"
