@@ -36,9 +36,11 @@ ERROR_DESCRIPTIONS = {
     411: "An upload without a Content-Length header.",
     413: "An upload larger than its kind allows.",
     415: "A file whose bytes are not of an accepted type.",
-    507: "Not enough disk space to store the upload.",
-    503: "Memory pressure (`code` `memory_pressure`) or the database is unavailable (`database_unavailable`); "
+    429: "Too many requests from this address, or for this account from this address (`code` `throttled`); "
     "retry after `Retry-After` seconds.",
+    507: "Not enough disk space to store the upload.",
+    503: "Memory pressure (`code` `memory_pressure`), the database is unavailable (`database_unavailable`) or, "
+    "on throttled endpoints, the throttle's cache (`throttle_unavailable`); retry after `Retry-After` seconds.",
 }
 RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 
@@ -68,7 +70,7 @@ def document_error_responses(result, generator, request, public):
             )
             for code in sorted(codes):
                 response = {"description": ERROR_DESCRIPTIONS.get(code, "Error."), "content": error_content}
-                if code == 503:
+                if code in (429, 503):
                     response["headers"] = RETRY_AFTER_HEADER
                 responses[str(code)] = response
             operation["responses"] = dict(sorted(responses.items()))
