@@ -1,8 +1,8 @@
 """DRF authentication by ``Authorization: Bearer <access token>``."""
 
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
+from .exceptions import TokenInvalid
 from .tokens import AccessToken, decode, user_for_token
 
 
@@ -16,7 +16,7 @@ class BearerTokenAuthentication(JWTAuthentication):
         if not parts or parts[0].lower() != b"bearer":
             return None  # another scheme (or none): not ours to judge
         if len(parts) != 2:
-            raise AuthenticationFailed("Authorization header must be 'Bearer <token>'.", code="token_invalid")
+            raise TokenInvalid("Authorization header must be 'Bearer <token>'.")
         return parts[1]
 
     def get_validated_token(self, raw_token: bytes):

@@ -61,6 +61,7 @@ class _SharedRateThrottle(SimpleRateThrottle):
         return getattr(settings, self.rate_setting)
 
     def allow_request(self, request, view):
+        self.get_cache_key(request, view)  # bad input (a body that does not parse) is a 400, not the cache's fault
         try:
             return super().allow_request(request, view)
         except Exception as exc:  # the cache backend's own errors (redis.ConnectionError, OSError, ...)
