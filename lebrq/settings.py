@@ -298,7 +298,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeBRQ <no-reply@lebr
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # Shared by every worker: throttle counters (and nothing that must survive a restart). Redis in production
 # (redis://127.0.0.1:6379/1); by default a file cache under var/ that all workers on one machine share.
-CACHES = {"default": env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+_cache = env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")
+# django-environ lower-cases every query option for Django's RedisCache, its own ones too (?key_prefix=…).
+for _name in ("key_prefix", "timeout", "version", "key_function"):
+    if _name in _cache:
+        _cache[_name.upper()] = _cache.pop(_name)
+CACHES = {"default": _cache}
 # Requests per period ("N/s", "N/min", "N/hour", "N/day") on login, register and password reset, counted per
 # endpoint: from one client address, and for one account (username or e-mail) from one client address.
 THROTTLE_ADDRESS_RATE = env.str("THROTTLE_ADDRESS_RATE", default="30/min")
