@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        from . import schema  # noqa: F401  (registers the OpenAPI scheme of the bearer authentication)
+        from . import checks, schema  # noqa: F401  (register the system checks and the OpenAPI bearer scheme)
