@@ -19,6 +19,7 @@ and refreshes keep working meanwhile, since they do not use the cache.
 
 import hashlib
 import logging
+import threading
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -52,21 +53,48 @@ def account_named(request, fields=("username", "email")) -> str:
 
 
 class _SharedRateThrottle(SimpleRateThrottle):
-    """`SimpleRateThrottle` whose rate comes from the Django setting named by ``rate_setting`` when the request
-    is checked (so tests and deployments can change it), and which fails closed when the cache does."""
+    """DRF's `SimpleRateThrottle` (rates as "N/period", `Throttled` with ``Retry-After``) counting in fixed
+    windows of one period with atomic cache operations instead of its read-modify-write request history, which
+    lets every one of a burst of concurrent requests read the same history and pass.
+
+    A window's counter is created with `cache.add` and advanced with `cache.incr`: atomic on Redis (``SET NX``,
+    ``INCRBY``) across all workers and hosts; the file and local-memory caches read and rewrite, so one lock per
+    process serialises them (with the file cache, workers on one machine may still interleave: a burst split
+    over N workers can pass up to N - 1 requests too many). A fixed window admits at most twice the rate across
+    a window's end. The rate comes from the Django setting named by ``rate_setting`` when the request is checked
+    (so tests and deployments can change it). When the cache fails, so does the request (`ThrottleUnavailable`).
+    """
 
     rate_setting = ""
+    _lock = threading.Lock()
 
     def get_rate(self):
         return getattr(settings, self.rate_setting)
 
     def allow_request(self, request, view):
-        self.get_cache_key(request, view)  # bad input (a body that does not parse) is a 400, not the cache's fault
+        key = self.get_cache_key(request, view)  # bad input (a body that does not parse) is a 400: raised here
+        if self.rate is None or key is None:
+            return True
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        self.window_end = (window + 1) * self.duration
+        key = f"{key}:{window}"
         try:
-            return super().allow_request(request, view)
+            with self._lock:
+                self.cache.add(key, 0, timeout=self.duration + 1)
+                try:
+                    count = self.cache.incr(key)
+                except ValueError:  # expired between add and incr (a stalled worker): a new window
+                    self.cache.set(key, 1, timeout=self.duration + 1)
+                    count = 1
         except Exception as exc:  # the cache backend's own errors (redis.ConnectionError, OSError, ...)
             logger.warning("[Throttle] cache unavailable, refusing %s: %s: %s", request.path, type(exc).__name__, exc)
             raise ThrottleUnavailable() from exc
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        """Seconds until the current window ends (DRF rounds it up into ``Retry-After``)."""
+        return max(self.window_end - self.timer(), 1.0)
 
     def key(self, view, *parts: str) -> str:
         digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]

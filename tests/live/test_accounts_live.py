@@ -60,7 +60,7 @@ def test_throttle_is_shared_by_two_workers(workers):
     if "key_prefix=" in a.env.get("CACHE_URL", ""):  # the counters really are in Redis, under this run's prefix
         prefix = a.env["CACHE_URL"].split("key_prefix=")[1]
         keys = redis.Redis(host="127.0.0.1", port=6379, db=0).keys(f"{prefix}:*")
-        assert sorted(key.decode().split(":")[-2] for key in keys) == ["AccountAddressThrottle", "AddressThrottle"]
+        assert sorted(key.decode().split(":")[-3] for key in keys) == ["AccountAddressThrottle", "AddressThrottle"]
     # The same account from another address (through the trusted local proxy) is not refused.
     elsewhere = httpx.post(b.url + "/api/auth/login", json=RIGHT, headers={"X-Forwarded-For": "198.51.100.4"})
     assert elsewhere.status_code == 200
