@@ -2,6 +2,8 @@
 revocation hold across workers; CORS headers reach the browser on answers of every layer."""
 
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -64,6 +66,27 @@ def test_throttle_is_shared_by_two_workers(workers):
     # The same account from another address (through the trusted local proxy) is not refused.
     elsewhere = httpx.post(b.url + "/api/auth/login", json=RIGHT, headers={"X-Forwarded-For": "198.51.100.4"})
     assert elsewhere.status_code == 200
+
+
+def test_a_concurrent_burst_over_both_workers_is_counted(workers):
+    """20 wrong logins at once, alternating between the workers: Redis counts exactly (atomic INCR); the file
+    cache is exact within a worker and may let a request or two more through across workers."""
+    a, b = workers
+    headers = {"X-Forwarded-For": "198.51.100.50"}
+
+    def attempt(i: int) -> int:
+        server = (a, b)[i % 2]
+        return httpx.post(
+            server.url + "/api/auth/login", json={"username": "ghost", "password": "x"}, headers=headers
+        ).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = Counter(pool.map(attempt, range(20)))
+    assert set(statuses) == {401, 429}
+    if "redis" in a.env.get("CACHE_URL", ""):
+        assert statuses[401] == 4
+    else:
+        assert 4 <= statuses[401] <= 6
 
 
 def test_revocation_holds_on_every_worker(workers):
