@@ -31,8 +31,8 @@ USERNAME_TAKEN = "A user with that username already exists."
 
 
 def validate_new_password(password: str, user) -> None:
-    """Django's ``AUTH_PASSWORD_VALIDATORS`` for ``user``; raises `ValidationError` on ``field``
-    ``new_password``/``password`` as the caller names it (see `_password_error`)."""
+    """Django's ``AUTH_PASSWORD_VALIDATORS`` for ``user``; raises Django's `ValidationError`, which the callers
+    turn into DRF's on their own field name (`_password_error`)."""
     password_validation.validate_password(password, user=user)
 
 

@@ -26,8 +26,9 @@ def workers(request, tmp_path_factory):
     prefix = f"lebrq-live-{uuid.uuid4().hex}"
     cache = {"redis": f"redis://127.0.0.1:6379/0?key_prefix={prefix}"}.get(request.param)
     settings = {
-        "THROTTLE_ADDRESS_RATE": "100/min",
-        "THROTTLE_ACCOUNT_ADDRESS_RATE": "4/min",
+        # Windows of an hour: a test straddling a window's end (which resets the counters) is very unlikely.
+        "THROTTLE_ADDRESS_RATE": "100/hour",
+        "THROTTLE_ACCOUNT_ADDRESS_RATE": "4/hour",
         "CORS_ALLOWED_ORIGINS": ORIGIN,
         "UPLOAD_MAX_IMAGE_BYTES": "1000",
     }
@@ -58,7 +59,7 @@ def test_throttle_is_shared_by_two_workers(workers):
         refused = httpx.post(server.url + "/api/auth/login", json=RIGHT)
         assert refused.status_code == 429
         assert refused.json()["code"] == "throttled"
-        assert 0 < int(refused.headers["Retry-After"]) <= 60
+        assert 0 < int(refused.headers["Retry-After"]) <= 3600
     if "key_prefix=" in a.env.get("CACHE_URL", ""):  # the counters really are in Redis, under this run's prefix
         prefix = a.env["CACHE_URL"].split("key_prefix=")[1]
         keys = redis.Redis(host="127.0.0.1", port=6379, db=0).keys(f"{prefix}:*")
