@@ -121,3 +121,26 @@ def test_guard_leaves_answers_that_have_the_headers_alone():
 
     answer = run_asgi(CorsHeadersGuard(django), "GET", "/api/venues", [(b"origin", ORIGIN.encode())])
     assert answer == {"access-control-allow-origin": ORIGIN, "vary": "origin", "status": 200}
+
+
+def test_memory_guard_503_carries_the_headers(allowed, monkeypatch):
+    from lebrq.http.guards import MemoryGuard
+    from lebrq.memory import MemoryReading
+
+    monkeypatch.setattr(MemoryGuard, "active", None)  # restored afterwards: this guard registers itself
+
+    class Sampler:
+        latest = MemoryReading(1000, 950, "host", 1)  # 95 %: everything but health is shed
+
+        def start(self):
+            pass
+
+    async def django(scope, receive, send):
+        raise AssertionError("the guard answers first")
+
+    app = CorsHeadersGuard(MemoryGuard(django, Sampler(), threshold=85, critical=90))
+    answer = run_asgi(app, "GET", "/api/bookings", [(b"origin", ORIGIN.encode())])
+    assert answer["status"] == 503
+    assert answer["retry-after"] == "5"
+    assert answer["access-control-allow-origin"] == ORIGIN
+    assert answer["access-control-expose-headers"] == EXPOSED
