@@ -205,7 +205,9 @@ def compare_tables(lengths: list[int]) -> None:
     from django.conf import settings
     from django.template.loader import render_to_string
 
-    from bookings import gst, invoice
+    from bookings import gst
+    from bookings.invoicing import pdf
+    from bookings.invoicing.document import PROFORMA_INVOICE, Invoice
 
     def html(lines: int, rows_per_table: int) -> str:
         items = [
@@ -216,8 +218,8 @@ def compare_tables(lengths: list[int]) -> None:
         ]
         totals = gst.compute_totals(items, seller_state_code="32", place_of_supply_state_code="32")
         moment = datetime(2030, 4, 1, tzinfo=UTC)
-        document = invoice.Invoice(
-            title=invoice.PROFORMA_INVOICE,
+        document = Invoice(
+            title=PROFORMA_INVOICE,
             invoice_number=None,
             booking_reference="BK-0000000000",
             status="confirmed",
@@ -236,21 +238,21 @@ def compare_tables(lengths: list[int]) -> None:
             totals=totals,
             amount_in_words=gst.amount_in_words(totals.grand_total),
         )
-        default = invoice.ITEM_ROWS_PER_TABLE
-        invoice.ITEM_ROWS_PER_TABLE = rows_per_table
+        default = pdf.ITEM_ROWS_PER_TABLE
+        pdf.ITEM_ROWS_PER_TABLE = rows_per_table
         try:
-            return render_to_string("bookings/invoice.html", invoice.invoice_context(document))
+            return render_to_string("bookings/invoice.html", pdf.invoice_context(document))
         finally:
-            invoice.ITEM_ROWS_PER_TABLE = default
+            pdf.ITEM_ROWS_PER_TABLE = default
 
-    print(f"\n| lines | split into tables of {invoice.ITEM_ROWS_PER_TABLE} rows: CPU s | one table: CPU s |")
+    print(f"\n| lines | split into tables of {pdf.ITEM_ROWS_PER_TABLE} rows: CPU s | one table: CPU s |")
     print("|---:|---:|---:|")
     for lines in lengths:
         seconds = []
-        for rows_per_table in (invoice.ITEM_ROWS_PER_TABLE, lines + 1):
+        for rows_per_table in (pdf.ITEM_ROWS_PER_TABLE, lines + 1):
             text = html(lines, rows_per_table)
             started = time.process_time()
-            invoice.html_to_pdf(text, io.BytesIO())
+            pdf.html_to_pdf(text, io.BytesIO())
             seconds.append(time.process_time() - started)
         print(f"| {lines:,} | {seconds[0]:.2f} | {seconds[1]:.2f} |", flush=True)
 

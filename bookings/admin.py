@@ -4,16 +4,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from lebrq.http.conditional import Representation
-from lebrq.http.streaming import file_response
+from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError
 
-from . import invoice as invoices
+from .invoicing.download import invoice_response, zip_response
+from .invoicing.export import write_invoices_zip
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
-from .services import Conflict, overlapping
-from .views import InvoiceBusyError, invoice_response
+from .services import overlapping
 
 
 class SpaceInline(admin.TabularInline):
@@ -127,40 +125,27 @@ class BookingAdmin(admin.ModelAdmin):
         booking = get_object_or_404(Booking, pk=booking_id)
         try:
             return invoice_response(request, booking)
-        except (Conflict, InvoiceBusyError) as exc:
-            messages.error(request, str(exc.detail))
+        except (InvoiceNotAvailable, InvoiceBusy) as exc:
+            messages.error(request, str(exc))
             return redirect("admin:bookings_booking_change", booking_id)
 
     @admin.action(description="Download invoices of selected bookings (ZIP)")
     def download_invoices_zip(self, request, queryset):
         """One ZIP of the selected bookings' invoice PDFs (cancelled/rejected ones are listed in SKIPPED.txt).
 
-        The ZIP is written to a temporary file (`invoice.write_invoices_zip`: one booking and one PDF at a time,
-        copied in 8 KiB pieces) and then streamed by `file_response` in 64 KiB chunks, the file being removed when
-        the response closes. Chosen over writing the ZIP into the response as it is made: under ASGI a sync
-        generator body is drained into memory whole, an async one would need a thread hand-off per piece and a
-        hand-made pipe, and the file gives an exact Content-Length. The cost is disk space for one ZIP and the time
-        to gather every invoice (rendering the uncached ones) before the first byte.
+        The ZIP is written to a temporary file (`invoicing.export.write_invoices_zip`: one booking and one PDF at a
+        time, copied in 8 KiB pieces) and then streamed by `invoicing.download.zip_response` in 64 KiB chunks, the
+        file being removed when the response closes. Chosen over writing the ZIP into the response as it is made:
+        under ASGI a sync generator body is drained into memory whole, an async one would need a thread hand-off per
+        piece and a hand-made pipe, and the file gives an exact Content-Length. The cost is disk space for one ZIP
+        and the time to gather every invoice (rendering the uncached ones) before the first byte.
         """
         try:
-            archive = invoices.write_invoices_zip(list(queryset.order_by("pk").values_list("pk", flat=True)))
-        except (invoices.InvoiceBusy, invoices.InvoiceRenderError) as exc:
+            archive = write_invoices_zip(list(queryset.order_by("pk").values_list("pk", flat=True)))
+        except (InvoiceBusy, InvoiceRenderError) as exc:
             self.message_user(request, f"{exc} No ZIP was made.", messages.ERROR)
             return None
-        zip_path = archive.path
-        stat = zip_path.stat()
-        return file_response(
-            request,
-            path=zip_path,
-            representation=Representation(
-                size=stat.st_size, etag=f'"zip-{stat.st_ino}-{stat.st_mtime_ns}"', last_modified=stat.st_mtime
-            ),
-            content_type="application/zip",
-            filename=f"invoices-{timezone.localtime():%Y%m%d-%H%M%S}.zip",
-            as_attachment=True,
-            cache_control="private, no-store",
-            on_close=lambda: zip_path.unlink(missing_ok=True),
-        )
+        return zip_response(request, archive)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.invoice_view)

@@ -106,7 +106,7 @@ class Booking(models.Model):
         validators=[validate_gstin_field],
         help_text="The buyer's GSTIN for a B2B invoice (15 characters, check character verified); blank: unregistered.",
     )
-    # Set once, when the booking's TAX INVOICE is first issued (bookings.invoice.issue_invoice_number).
+    # Set once, when the booking's TAX INVOICE is first issued (bookings.invoicing.numbering.issue_invoice_number).
     invoice_number = models.CharField(max_length=32, unique=True, null=True, blank=True, editable=False)
     invoice_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

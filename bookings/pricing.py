@@ -2,15 +2,11 @@
 
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-PAISE = Decimal("0.01")
+from .gst import to_paise
+
 SECONDS_PER_HOUR = Decimal(3600)
-
-
-def to_paise(amount: Decimal) -> Decimal:
-    """Round an INR amount to paise (2 places), half up."""
-    return amount.quantize(PAISE, rounding=ROUND_HALF_UP)
 
 
 def booked_hours(start: datetime, end: datetime) -> Decimal:

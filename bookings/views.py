@@ -1,22 +1,18 @@
-"""Bookings API: thin viewsets over `services`, `filters` and `invoice`."""
+"""Bookings API: thin viewsets over `services`, `filters`, `booking_rows` and `invoicing`."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from lebrq.http.conditional import Representation
-from lebrq.http.streaming import file_response
-
-from . import invoice, representation, services
+from . import booking_rows, services
 from .filters import BookingFilter, PagePagination
+from .invoicing.download import invoice_response
 from .models import Booking, Item, Space, Venue
 from .serializers import (
     BillingSerializer,
@@ -52,7 +48,7 @@ class ItemViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The caller's bookings (staff: everyone's). Another customer's booking is 404.
 
-    Bookings are returned by `representation.bookings` (rows as dicts, three queries); `BookingSerializer`
+    Bookings are returned by `booking_rows.bookings` (rows as dicts, three queries); `BookingSerializer`
     declares their shape for the schema and is what the tests compare that output with."""
 
     serializer_class = BookingSerializer
@@ -80,7 +76,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return self.visible_bookings().select_related("space__venue")
 
     def represent(self, bookings: QuerySet) -> list[dict]:
-        return representation.bookings(bookings, staff=self.request.user.is_staff)
+        return booking_rows.bookings(bookings, staff=self.request.user.is_staff)
 
     def represent_one(self, pk) -> dict:
         """One visible booking as the API returns it; `Http404` when there is none (or ``pk`` is no id)."""
@@ -145,52 +141,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """Set the invoice's buyer details (billing_name, billing_phone, billing_email, billing_address,
         billing_gstin); partial. 409 once the booking's tax invoice has been issued (its buyer is then fixed)."""
         booking = self.get_object()
-        with transaction.atomic():  # the row lock orders this against the tax invoice's numbering
-            locked = Booking.objects.select_for_update().get(pk=booking.pk)
-            if locked.invoice_number:
-                raise services.Conflict(
-                    f"Tax invoice {locked.invoice_number} has been issued; its buyer details can no longer change.",
-                    code="invoice_issued",
-                )
-            payload = BillingSerializer(locked, data=request.data, partial=True)
-            payload.is_valid(raise_exception=True)
-            payload.save()
+        payload = BillingSerializer(booking, data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        services.set_billing(booking.pk, payload.validated_data)
         return Response(self.represent_one(booking.pk))
-
-
-class InvoiceBusyError(APIException):
-    """503 ``invoice_busy``: no render slot came free in time; ``wait`` (seconds) becomes DRF's Retry-After."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Invoices are being rendered at capacity; retry shortly."
-    default_code = "invoice_busy"
-
-    def __init__(self, wait: int):
-        super().__init__()
-        self.wait = wait
-
-
-def invoice_response(request, booking):
-    """Answer GET/HEAD for ``booking``'s invoice PDF (`invoice.invoice_pdf`: cached per revision, rendered on a
-    miss) through `file_response`: strong ETag = the revision, If-None-Match → 304 without rendering when cached,
-    byte ranges, streamed in 64 KiB chunks. The cached file is not removed after the response.
-
-    Raises `services.Conflict` (409 ``invoice_not_available``) for a cancelled or rejected booking and
-    `InvoiceBusyError` (503 ``invoice_busy`` + Retry-After) when no render slot came free within
-    settings.INVOICE_RENDER_WAIT seconds.
-    """
-    try:
-        pdf = invoice.invoice_pdf(booking)
-    except invoice.InvoiceNotAvailable as exc:
-        raise services.Conflict(str(exc), code="invoice_not_available") from exc
-    except invoice.InvoiceBusy as exc:
-        raise InvoiceBusyError(exc.retry_after) from exc
-    return file_response(
-        request,
-        path=pdf.path,
-        representation=Representation(size=pdf.size, etag=pdf.etag, last_modified=pdf.modified),
-        content_type="application/pdf",
-        filename=pdf.filename,
-        as_attachment=True,
-        cache_control="private, no-cache",
-    )

@@ -11,14 +11,15 @@ import os
 import threading
 from importlib import import_module
 
-# Django's ASGI handler, spooling request bodies into FILE_UPLOAD_TEMP_DIR rather than /tmp (see uploads/asgi.py).
-from uploads.asgi import get_asgi_application
+# Django's ASGI handler, spooling request bodies into FILE_UPLOAD_TEMP_DIR rather than /tmp.
+from lebrq.http.asgi_handler import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lebrq.settings")
 django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
+from lebrq.checks import run_startup_checks  # noqa: E402
 from lebrq.http.cors import CorsHeadersGuard  # noqa: E402
 from lebrq.http.guards import MemoryGuard, UploadLimitGuard  # noqa: E402
 from lebrq.memory import MemorySampler, MiB, freeze_heap  # noqa: E402
@@ -64,6 +65,7 @@ def _guarded_application():
     return guarded
 
 
+run_startup_checks()  # uvicorn and gunicorn never run system checks: a bad setting stops the start here
 application = build_application()
 
 gc_logger = logging.getLogger("lebrq.gc")

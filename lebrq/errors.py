@@ -1,8 +1,13 @@
-"""One JSON error shape for the whole API.
+"""One JSON error shape for the whole API, and the one place that maps failures to HTTP.
 
 Every error body is ``{"detail": str | dict, "success": false, "message": str, "code": str}``: ``detail`` as DRF
 gives it, ``message`` a single human-readable sentence (the original app's clients read it), ``code`` a stable
-machine-readable name.
+machine-readable name. `error_body` builds it for every path: DRF views (`exception_handler`), plain Django views
+and middleware (`error_response`), and the ASGI layer (`lebrq.http.guards`, `lebrq.http.asgi_handler`).
+`ERROR_CODES` lists every code by status (the schema and the README show it).
+
+The project's own exceptions (`lebrq.exceptions`) are mapped to a status and a code by `DOMAIN_ERRORS` alone.
+Running out of memory is a 503 ``memory_pressure`` wherever it is caught (`memory_pressure_body`).
 
 A database that cannot serve the request (the pool has no free connection within ``DB_POOL_TIMEOUT``, or the
 server cannot be reached or dropped the connection) is a 503 with code ``database_unavailable`` and a
@@ -18,7 +23,8 @@ from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
-from rest_framework.views import exception_handler as drf_exception_handler
+
+from lebrq import exceptions as domain
 
 logger = logging.getLogger("lebrq.db")
 
@@ -29,6 +35,60 @@ logger = logging.getLogger("lebrq.db")
 UNREACHABLE_ERROR_NUMBERS = frozenset({2002, 2003, 2005, 2006, 2013, 2055, 1040, 1053, 1927, 4031})
 
 DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; retry shortly."
+INVOICE_BUSY_DETAIL = "Invoices are being rendered at capacity; retry shortly."
+MEMORY_PRESSURE = "memory_pressure"
+
+#: The project's own exceptions as HTTP: class → (status, code, detail). A ``None`` detail is the exception's
+#: message; a fixed one hides it. Each code is listed under its status in `ERROR_CODES`.
+DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
+    domain.SlotConflict: (409, "slot_conflict", None),
+    domain.NotCancellable: (409, "not_cancellable", None),
+    domain.InvoiceIssued: (409, "invoice_issued", None),
+    domain.InvoiceNotAvailable: (409, "invoice_not_available", None),
+    domain.InvoiceBusy: (503, "invoice_busy", INVOICE_BUSY_DETAIL),
+    domain.UploadTooLarge: (413, "payload_too_large", None),
+    domain.UnsupportedType: (415, "unsupported_media_type", None),
+    domain.InsufficientStorage: (507, "insufficient_storage", None),
+}
+
+#: Every error code the API answers, by status, with what it means. A 400 for invalid input carries the DRF
+#: code of the first invalid field instead (``required``, ``invalid``, ``max_length``, ``invalid_gstin``...).
+ERROR_CODES: dict[int, dict[str, str]] = {
+    400: {
+        "invalid": "a field's value is not acceptable",
+        "bad_request": "a malformed request (header, query string or multipart body)",
+        "parse_error": "a body that cannot be parsed",
+        "incomplete_upload": "an upload body that ends before its closing multipart boundary",
+    },
+    401: {
+        "not_authenticated": "no bearer token",
+        "authentication_failed": "wrong credentials",
+        "token_expired": "an authentic token whose time is up: refresh it, or log in again",
+        "token_invalid": "a malformed, wrongly signed, wrong-type or used token, or one of an inactive account",
+        "token_revoked": "a token issued before a password change or a logout: log in again",
+    },
+    403: {"permission_denied": "the caller may not do this"},
+    404: {"not_found": "no such resource, or one the caller may not see"},
+    405: {"method_not_allowed": "the method is not allowed on this path"},
+    409: {
+        "slot_conflict": "the slot overlaps an approved, confirmed or paid booking",
+        "not_cancellable": "the booking's status does not allow cancelling it",
+        "invoice_issued": "the booking has a numbered tax invoice",
+        "invoice_not_available": "a cancelled or rejected booking has no invoice",
+    },
+    411: {"length_required": "an upload without a Content-Length header"},
+    413: {"payload_too_large": "an upload larger than its kind allows"},
+    415: {"unsupported_media_type": "a file whose bytes are not of an accepted type"},
+    429: {"throttled": "too many requests from this address, or for this account from this address"},
+    500: {"server_error": "an unexpected failure"},
+    503: {
+        MEMORY_PRESSURE: "memory is short: load is shed, or a MemoryError was caught",
+        "database_unavailable": "the database cannot be reached or has no free connection",
+        "invoice_busy": "invoice renders are at capacity",
+        "throttle_unavailable": "the cache holding the throttle counters cannot be reached",
+    },
+    507: {"insufficient_storage": "no disk space to receive or store the upload"},
+}
 
 
 class DatabaseUnavailable(exceptions.APIException):
@@ -71,16 +131,34 @@ def database_unavailable_response(request_path: str, exc: BaseException) -> Json
     )
 
 
-def error_body(detail, code: str, message: str | None = None) -> dict:
-    """Build the error body described in the module docstring."""
+def error_body(detail, code: str, message: str | None = None, **extra) -> dict:
+    """The error body described in the module docstring: ``message`` defaults to the first message of
+    ``detail``; ``extra`` keys follow the four (the memory 503's ``error_type`` and ``retry_after``)."""
     if message is None:
         message = _first_message(detail)
-    return {"detail": detail, "success": False, "message": message, "code": code}
+    return {"detail": detail, "success": False, "message": message, "code": code, **extra}
 
 
-def error_response(status_code: int, detail, code: str, headers: dict | None = None) -> JsonResponse:
+def memory_pressure_body(message: str, retry_after: int) -> dict:
+    """The 503 body when memory is short, whether load is shed (`lebrq.http.guards.MemoryGuard`) or a
+    `MemoryError` was caught (there or in `lebrq.middleware.MemoryErrorMiddleware`): code ``memory_pressure``,
+    with the original app's ``error_type`` and ``retry_after`` (seconds, also the ``Retry-After`` header)."""
+    return error_body(message, MEMORY_PRESSURE, error_type="memory_error", retry_after=retry_after)
+
+
+def domain_error(exc: domain.DomainError) -> tuple[int, str, str, dict[str, str]] | None:
+    """``(status, code, detail, headers)`` for one of the project's own exceptions (`DOMAIN_ERRORS`), or None
+    for one that is not mapped (a server error). `InvoiceBusy` adds ``Retry-After``."""
+    for cls, (status_code, code, detail) in DOMAIN_ERRORS.items():
+        if isinstance(exc, cls):
+            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.InvoiceBusy) else {}
+            return status_code, code, detail or str(exc), headers
+    return None
+
+
+def error_response(status_code: int, detail, code: str, headers: dict | None = None, **extra) -> JsonResponse:
     """A plain Django `JsonResponse` carrying `error_body` (for views and middleware outside DRF)."""
-    response = JsonResponse(error_body(detail, code), status=status_code)
+    response = JsonResponse(error_body(detail, code, **extra), status=status_code)
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -106,9 +184,29 @@ def _code_of(exc: exceptions.APIException) -> str:
     return str(codes)
 
 
+def _as_api_exception(exc: domain.DomainError) -> exceptions.APIException | None:
+    """A DRF exception carrying `domain_error`'s status, code and detail (and ``Retry-After`` as ``wait``)."""
+    if isinstance(exc, domain.InvalidBooking):
+        return exceptions.ValidationError({exc.field: [str(exc)]}, code="invalid")
+    mapped = domain_error(exc)
+    if mapped is None:
+        return None
+    status_code, code, detail, headers = mapped
+    api_exception = exceptions.APIException(detail, code)
+    api_exception.status_code = status_code
+    if "Retry-After" in headers:
+        api_exception.wait = int(headers["Retry-After"])
+    return api_exception
+
+
 def exception_handler(exc, context):
-    """DRF ``EXCEPTION_HANDLER``: DRF's own handling, reshaped to the error body; suspicious input is a 400, an
-    unavailable database (`is_database_unavailable`) a 503 with ``Retry-After``."""
+    """DRF ``EXCEPTION_HANDLER``: DRF's own handling, reshaped to the error body; the project's own exceptions
+    as `DOMAIN_ERRORS` says (`InvalidBooking` a 400 naming its field); suspicious input is a 400, an unavailable
+    database (`is_database_unavailable`) a 503 with ``Retry-After``."""
+    from rest_framework.views import exception_handler as drf_exception_handler  # needs the app registry
+
+    if isinstance(exc, domain.DomainError):
+        exc = _as_api_exception(exc) or exc
     if is_database_unavailable(exc):
         request = context.get("request")
         log_database_unavailable(request.path if request else "?", exc)

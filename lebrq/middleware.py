@@ -11,24 +11,26 @@ import gc
 import logging
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
-from lebrq.errors import database_unavailable_response, error_response, is_database_unavailable
+from lebrq.errors import database_unavailable_response, is_database_unavailable, memory_pressure_body
 
 logger = logging.getLogger("lebrq.memory")
 
 
 class MemoryErrorMiddleware(MiddlewareMixin):
-    """Catches `MemoryError` in views: collects garbage, logs the seed's line, answers 503 + Retry-After."""
+    """Catches `MemoryError` in views: collects garbage, logs the seed's line, answers 503 ``memory_pressure`` +
+    Retry-After, the same body as `lebrq.http.guards.MemoryGuard` (`lebrq.errors.memory_pressure_body`): Django
+    turns a view's exception into a 500 before the guard could see it."""
 
     def process_exception(self, request, exception):
         if not isinstance(exception, MemoryError) or not settings.MEMORY_PROTECTION_ENABLED:
             return None
         logger.error("[Memory Protection] Collected %d objects after MemoryError", gc.collect())
         retry_after = settings.MEMORY_RETRY_AFTER
-        response = error_response(503, "The server ran out of memory; retry shortly.", "memory_error")
-        response["Retry-After"] = str(retry_after)
-        return response
+        body = memory_pressure_body("The server ran out of memory; retry shortly.", retry_after)
+        return JsonResponse(body, status=503, headers={"Retry-After": str(retry_after)})
 
 
 class DatabaseUnavailableMiddleware(MiddlewareMixin):

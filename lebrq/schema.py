@@ -1,5 +1,7 @@
 """drf-spectacular hooks for the OpenAPI schema at /api/schema/."""
 
+from lebrq.errors import ERROR_CODES
+
 
 def strip_trailing_slashes(result, generator, request, public):
     """Postprocessing hook: list router paths as the clients call them, ``/api/bookings`` not ``/api/bookings/``.
@@ -24,24 +26,40 @@ ERROR_SCHEMA = {
         },
         "success": {"type": "boolean", "enum": [False]},
         "message": {"type": "string"},
-        "code": {"type": "string", "example": "not_found"},
+        "code": {
+            "type": "string",
+            "example": "not_found",
+            "description": "A stable name: "
+            + ", ".join(f"`{code}`" for codes in ERROR_CODES.values() for code in codes)
+            + "; for invalid input, the DRF code of the first invalid field (`required`, `max_length`, ...).",
+        },
     },
 }
-ERROR_DESCRIPTIONS = {
-    400: "Invalid input (query parameters or body); `detail` names each field.",
-    401: "Missing, invalid or expired bearer token.",
-    404: "No such resource, or one the caller may not see.",
-    405: "The method is not allowed on this path.",
-    409: "Conflicts with the current state.",
-    411: "An upload without a Content-Length header.",
-    413: "An upload larger than its kind allows.",
-    415: "A file whose bytes are not of an accepted type.",
-    429: "Too many requests from this address, or for this account from this address (`code` `throttled`); "
-    "retry after `Retry-After` seconds.",
-    507: "Not enough disk space to store the upload.",
-    503: "Memory pressure (`code` `memory_pressure`), the database is unavailable (`database_unavailable`) or, "
-    "on throttled endpoints, the throttle's cache (`throttle_unavailable`); retry after `Retry-After` seconds.",
+#: What each error status means, before the list of its codes (`lebrq.errors.ERROR_CODES`).
+STATUS_SUMMARIES = {
+    400: "Invalid input (query parameters or body); `detail` names each field",
+    401: "Missing, invalid or expired bearer token",
+    404: "No such resource, or one the caller may not see",
+    405: "The method is not allowed on this path",
+    409: "Conflicts with the current state",
+    411: "An upload without a Content-Length header",
+    413: "An upload larger than its kind allows",
+    415: "A file whose bytes are not of an accepted type",
+    429: "Too many requests from this address, or for this account from this address; retry after `Retry-After` "
+    "seconds",
+    503: "Unavailable for now; retry after `Retry-After` seconds",
+    507: "Not enough disk space to store the upload",
 }
+
+
+def _describe(status: int, summary: str) -> str:
+    codes = ERROR_CODES[status]
+    if len(codes) == 1:
+        return f"{summary}: `code` `{next(iter(codes))}`."
+    return f"{summary}. `code`: " + "; ".join(f"`{code}`: {meaning}" for code, meaning in codes.items()) + "."
+
+
+ERROR_DESCRIPTIONS = {status: _describe(status, summary) for status, summary in STATUS_SUMMARIES.items()}
 RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 
 

@@ -1,7 +1,8 @@
 """Django settings for LeBRQ.
 
 Every setting that an operator may change is read from the environment here, once, with a safe default;
-the README lists each variable. Sizes are in bytes, times in seconds, percentages in percent.
+the README lists each variable. Sizes are in bytes, times in seconds, percentages in percent. Values are
+validated by system checks (`lebrq.checks`, IDs ``lebrq.E0xx``/``lebrq.W0xx``), not here.
 """
 
 import os
@@ -12,9 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 from lebrq.http.static import security_headers
+from lebrq.upload_kinds import UPLOAD_KINDS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -61,8 +62,6 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # "HTTP_X_FORWARDED_PROTO,https" behind a proxy that sets X-Forwarded-Proto itself (deploy/nginx/lebrq.conf does).
 SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None) or None
-if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
-    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. 'HTTP_X_FORWARDED_PROTO,https'")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 
@@ -84,9 +83,10 @@ INSTALLED_APPS = [
     "uploads",
     "health",
     "accounts",
+    "lebrq",  # the settings' system checks (lebrq/checks.py)
 ]
 
-# ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (uploads/asgi.py).
+# ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (lebrq/http/asgi_handler.py).
 MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # outside the error mappers: their 503s carry CORS headers too
@@ -212,11 +212,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=64 
 FILE_UPLOAD_PERMISSIONS = 0o644
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=100)
-# Upper bound of each upload kind, in bytes (checked on Content-Length before the body is read).
+# Upper bound of each upload kind (lebrq/upload_kinds.py), in bytes, from UPLOAD_MAX_<KIND>_BYTES (checked on
+# Content-Length before the body is read).
+_UPLOAD_MAX_DEFAULTS = {"image": 15 * MiB, "video": 2048 * MiB, "document": 25 * MiB}
 UPLOAD_MAX_BYTES = {
-    "image": env.int("UPLOAD_MAX_IMAGE_BYTES", default=15 * MiB),
-    "video": env.int("UPLOAD_MAX_VIDEO_BYTES", default=2048 * MiB),
-    "document": env.int("UPLOAD_MAX_DOCUMENT_BYTES", default=25 * MiB),
+    kind: env.int(f"UPLOAD_MAX_{kind.upper()}_BYTES", default=_UPLOAD_MAX_DEFAULTS[kind]) for kind in UPLOAD_KINDS
 }
 # Size of each read when a file or PDF is streamed out, in bytes.
 STREAM_CHUNK_SIZE = 64 * 1024
@@ -225,8 +225,6 @@ STREAM_CHUNK_SIZE = 64 * 1024
 # "x-accel": a file response carries only headers and X-Accel-Redirect (after authorisation and the
 # preconditions), and nginx sends the bytes; "" (default) streams them from Django.
 DOWNLOAD_OFFLOAD = env.str("DOWNLOAD_OFFLOAD", default="").strip().lower()
-if DOWNLOAD_OFFLOAD not in ("", "off", "x-accel"):
-    raise ImproperlyConfigured(f"DOWNLOAD_OFFLOAD must be 'x-accel' or empty, got {DOWNLOAD_OFFLOAD!r}")
 # Directory → nginx internal URI prefix, "dir=prefix,dir=prefix". Empty: MEDIA_ROOT → /_protected/media/ and
 # INVOICE_CACHE_DIR → /_protected/invoices/. A file under none of them is streamed.
 DOWNLOAD_OFFLOAD_LOCATIONS = env.dict("DOWNLOAD_OFFLOAD_LOCATIONS", default={})
@@ -348,7 +346,8 @@ INVOICE_SELLER = {
 }
 GST_RATE_PERCENT = Decimal(env.str("GST_RATE_PERCENT", default="18"))
 SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
-# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LEBRQ/2026-27/000123 (bookings/invoice.py).
+# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LEBRQ/2026-27/000123
+# (bookings/invoicing/numbering.py).
 INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LEBRQ")
 # Renders at once per process; a request that would wait more than INVOICE_RENDER_WAIT seconds gets 503.
 INVOICE_MAX_CONCURRENT_RENDERS = env.int("INVOICE_MAX_CONCURRENT_RENDERS", default=2)

@@ -10,6 +10,8 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, TemporaryFileUploadHandler
 from django.http.multipartparser import MultiPartParserError
 
+from lebrq.exceptions import InsufficientStorage
+
 #: An extension kept in the temporary file's name: a dot and 1-16 ASCII letters or digits. Any other (a
 #: 300-byte one would make the name longer than the filesystem's 255-byte limit) is left out of it.
 TEMP_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,16}")
@@ -24,13 +26,13 @@ class ChecksumTemporaryFileUploadHandler(TemporaryFileUploadHandler):
 
     - The finished `TemporaryUploadedFile` gains ``sha256`` (hex digest, 64 characters), so no second pass over
       the file is needed. Chunks are Django's (64 KiB by default); nothing is held beyond the current chunk.
-    - The temporary file is named like Django's (``tmp<8 random>.upload[.ext]`` in FILE_UPLOAD_TEMP_DIR), but
-      the client's extension is kept only when it matches `TEMP_EXTENSION`; the file's ``name`` is still the
-      client's (as sanitised by Django's parser).
+    - The temporary file is named like Django's (``tmp<8 random>.upload[.ext]`` in FILE_UPLOAD_TEMP_DIR:
+      `lebrq.tempfiles.MULTIPART_UPLOAD`), but the client's extension is kept only when it matches
+      `TEMP_EXTENSION`; the file's ``name`` is still the client's (as sanitised by Django's parser).
     - A file part that the body ends in (no closing boundary: a truncated request with a matching
       Content-Length) is removed and `IncompleteUpload` raised. Django's parser would silently drop it.
-    - A write failing with ENOSPC removes the partial file and raises `uploads.services.InsufficientStorage`
-      (507); any other write error removes it too and propagates.
+    - A write failing with ENOSPC removes the partial file and raises `lebrq.exceptions.InsufficientStorage`;
+      any other write error removes it too and propagates.
     """
 
     def new_file(self, field_name, file_name, content_type, content_length, charset=None, content_type_extra=None):
@@ -55,8 +57,6 @@ class ChecksumTemporaryFileUploadHandler(TemporaryFileUploadHandler):
         except OSError as exc:
             self._discard()
             if exc.errno == errno.ENOSPC:
-                from .services import InsufficientStorage  # services imports models: not at module import
-
                 raise InsufficientStorage() from exc
             raise
 

@@ -3,12 +3,12 @@
 from django.conf import settings
 from django.db import models
 
+from lebrq.upload_kinds import UPLOAD_KINDS
+
 
 class Upload(models.Model):
-    class Kind(models.TextChoices):
-        IMAGE = "image"
-        VIDEO = "video"
-        DOCUMENT = "document"
+    #: ``Kind.IMAGE == "image"`` ...: one member per `lebrq.upload_kinds.UPLOAD_KINDS`.
+    Kind = models.TextChoices("Kind", [(kind.upper(), kind) for kind in UPLOAD_KINDS])
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     #: Generated storage name, relative to MEDIA_ROOT, e.g. ``"images/3f9c…e1.jpg"``.

@@ -3,10 +3,13 @@
 import secrets
 import unicodedata
 
+from lebrq.upload_kinds import UPLOAD_KINDS
+
 #: Longest original name kept, in UTF-8 bytes (common filesystem limit; the DB column holds 255 characters).
 MAX_NAME_BYTES = 255
 
-_KIND_DIRS = {"image": "images", "video": "videos", "document": "documents"}
+#: The storage directory of each upload kind: its plural ("images/...").
+_KIND_DIRS = {kind: f"{kind}s" for kind in UPLOAD_KINDS}
 
 
 def sanitize_filename(name: str, max_bytes: int = MAX_NAME_BYTES) -> str:

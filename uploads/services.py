@@ -6,23 +6,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from rest_framework import status
-from rest_framework.exceptions import APIException, UnsupportedMediaType
+
+from lebrq.exceptions import InsufficientStorage, UploadTooLarge
 
 from . import names, sniffing
 from .models import Upload
-
-
-class PayloadTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The upload is too large."
-    default_code = "payload_too_large"
-
-
-class InsufficientStorage(APIException):
-    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
-    default_detail = "The server has no room to store this upload."
-    default_code = "insufficient_storage"
 
 
 def read_head(uploaded: UploadedFile) -> bytes:
@@ -37,18 +25,15 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
     """Validate ``uploaded`` for ``kind`` and make it permanent; returns the saved `Upload` row.
 
     The temporary file (already on disk, with ``sha256`` computed by the upload handler) is renamed into
-    MEDIA_ROOT through the default storage. Raises `PayloadTooLarge` (413) past ``UPLOAD_MAX_BYTES[kind]``,
-    `UnsupportedMediaType` (415) when the bytes are not of an accepted type, `InsufficientStorage` (507) on
-    ENOSPC. On any failure nothing is left: no file in MEDIA_ROOT, no row (the temporary file is removed when
+    MEDIA_ROOT through the default storage. Raises (`lebrq.exceptions`) `UploadTooLarge` past
+    ``UPLOAD_MAX_BYTES[kind]``, `UnsupportedType` when the bytes are not of an accepted type, `InsufficientStorage`
+    on ENOSPC. On any failure nothing is left: no file in MEDIA_ROOT, no row (the temporary file is removed when
     the request closes it).
     """
     limit = settings.UPLOAD_MAX_BYTES[kind]
     if uploaded.size > limit:
-        raise PayloadTooLarge(f"A {kind} upload may be at most {limit} bytes.")
-    try:
-        detected = sniffing.detect(read_head(uploaded), kind)
-    except sniffing.UnsupportedType as exc:
-        raise UnsupportedMediaType(media_type=uploaded.content_type or "", detail=str(exc)) from exc
+        raise UploadTooLarge(f"A {kind} upload may be at most {limit} bytes.")
+    detected = sniffing.detect(read_head(uploaded), kind)
 
     name = names.storage_name(kind, detected.extension)
     try:

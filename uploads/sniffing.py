@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 import filetype
 
+from lebrq.exceptions import UnsupportedType
+from lebrq.upload_kinds import UPLOAD_KINDS
+
 #: How many leading bytes are read to detect the type (filetype's own signature window).
 SNIFF_BYTES = 8192
 
@@ -25,7 +28,8 @@ VIDEO_TYPES = frozenset(
 )
 DOCUMENT_TYPES = frozenset({"application/pdf"}) | IMAGE_TYPES
 
-ACCEPTED = {"image": IMAGE_TYPES, "video": VIDEO_TYPES, "document": DOCUMENT_TYPES}
+#: The types each upload kind (`lebrq.upload_kinds.UPLOAD_KINDS`) accepts.
+ACCEPTED = dict(zip(UPLOAD_KINDS, (IMAGE_TYPES, VIDEO_TYPES, DOCUMENT_TYPES), strict=True))
 
 
 @dataclass(frozen=True)
@@ -34,15 +38,12 @@ class DetectedType:
     extension: str
 
 
-class UnsupportedType(ValueError):
-    """The bytes are not of a type the upload kind accepts (the API answers 415)."""
-
-
 def detect(head: bytes, kind: str) -> DetectedType:
     """Detect the type of a file from its first bytes and check that ``kind`` accepts it.
 
     ``head`` is at most `SNIFF_BYTES` bytes from the start of the file; ``kind`` is ``"image"``, ``"video"`` or
-    ``"document"``. Raises `UnsupportedType` with a message naming what was found and what is accepted.
+    ``"document"``. Raises `lebrq.exceptions.UnsupportedType` with a message naming what was found and what
+    is accepted.
     """
     guess = filetype.guess(head)
     accepted = ACCEPTED[kind]

@@ -2,10 +2,12 @@
 
 from django.urls import path, re_path
 
+from lebrq.upload_kinds import KIND_ALTERNATION
+
 from .views import ServeUploadView, UploadView
 
 urlpatterns = [
-    re_path(r"^api/uploads/(?P<kind>image|video|document)/?$", UploadView.as_view(), name="upload"),
+    re_path(rf"^api/uploads/(?P<kind>{KIND_ALTERNATION})/?$", UploadView.as_view(), name="upload"),
     path("api/uploads/<path:name>", ServeUploadView.as_view(), name="upload-serve"),
     path("static/<path:name>", ServeUploadView.as_view(), name="static-serve"),
 ]

@@ -45,7 +45,7 @@ class UploadView(APIView):
         responses={
             201: UploadSerializer,
             400: OpenApiTypes.OBJECT,  # no file, several, too many fields, or a body cut before its closing boundary
-            405: OpenApiTypes.OBJECT,  # a kind that is not image/video/document: the path of a stored file
+            405: OpenApiTypes.OBJECT,  # not an upload kind (`lebrq.upload_kinds`): the path of a stored file
             411: OpenApiTypes.OBJECT,
             413: OpenApiTypes.OBJECT,
             415: OpenApiTypes.OBJECT,

@@ -33,7 +33,8 @@ def settings_values() -> dict[str, str]:
 
     MEDIA_ROOT and INVOICE_CACHE_DIR (default var/invoices) back the internal offload locations, STATIC_ROOT the
     /assets/ location; CLIENT_MAX_BODY_SIZE is the largest of UPLOAD_MAX_BYTES, in bytes; MAX_RANGES is the most
-    ranges `lebrq.http.conditional` honours in one request.
+    ranges `lebrq.http.conditional` honours in one request; UPLOAD_KINDS the upload kinds' alternation
+    (`lebrq.upload_kinds`).
     """
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lebrq.settings")
@@ -43,6 +44,7 @@ def settings_values() -> dict[str, str]:
     from django.conf import settings
 
     from lebrq.http.conditional import MAX_RANGES
+    from lebrq.upload_kinds import KIND_ALTERNATION
 
     invoice_cache = getattr(settings, "INVOICE_CACHE_DIR", None) or ROOT / "var" / "invoices"
     return {
@@ -51,6 +53,7 @@ def settings_values() -> dict[str, str]:
         "STATIC_ROOT": os.path.realpath(settings.STATIC_ROOT),
         "CLIENT_MAX_BODY_SIZE": str(max(settings.UPLOAD_MAX_BYTES.values())),
         "MAX_RANGES": str(MAX_RANGES),
+        "UPLOAD_KINDS": KIND_ALTERNATION,
     }
 
 

@@ -13,14 +13,15 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
+from lebrq.errors import error_body, memory_pressure_body
 from lebrq.memory import MemorySampler
+from lebrq.upload_kinds import UPLOAD_PATH
 
 logger = logging.getLogger("lebrq.memory")
 
 Scope = dict
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 
-UPLOAD_PATH = re.compile(r"^/api/uploads/(image|video|document)/?$")
 #: Paths never shed: liveness/readiness/memory reports and the admin login page.
 EXEMPT_PATHS = re.compile(r"^/(api/)?health(/|$)|^/admin/login/")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -45,10 +46,6 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def error(detail: str, code: str) -> dict:
-    return {"detail": detail, "success": False, "message": detail, "code": code}
-
-
 class UploadLimitGuard:
     """413/411 for upload requests by their headers alone; ``limits`` maps kind → maximum bytes."""
 
@@ -64,12 +61,12 @@ class UploadLimitGuard:
                 length = header(scope, b"content-length")
                 if length is None:
                     detail = "Uploads need a Content-Length header; chunked request bodies are not accepted."
-                    return await send_json(send, 411, error(detail, "length_required"))
+                    return await send_json(send, 411, error_body(detail, "length_required"))
                 if not length.isdigit():
-                    return await send_json(send, 400, error("Invalid Content-Length header.", "bad_request"))
+                    return await send_json(send, 400, error_body("Invalid Content-Length header.", "bad_request"))
                 if int(length) > self.limits[kind]:
                     detail = f"A {kind} upload may be at most {self.limits[kind]} bytes."
-                    return await send_json(send, 413, error(detail, "payload_too_large"))
+                    return await send_json(send, 413, error_body(detail, "payload_too_large"))
         await self.app(scope, receive, send)
 
 
@@ -79,8 +76,8 @@ class MemoryGuard:
     Stages (percent of the container's or host's memory, see `lebrq.memory`): at ``threshold`` unsafe methods
     and uploads are shed; at ``critical`` everything but `EXEMPT_PATHS` is shed and a full `gc.collect()` runs
     once on entering the stage. A stage is left only when usage falls ``hysteresis`` points below its entry
-    level. A shed request gets 503 in the original app's shape with ``Retry-After`` (seconds) and
-    ``X-Memory-Usage`` headers. A `MemoryError` raised before the response started also becomes a 503.
+    level. A shed request gets 503 ``memory_pressure`` (`lebrq.errors.memory_pressure_body`) with ``Retry-After``
+    (seconds) and ``X-Memory-Usage`` headers. A `MemoryError` raised before the response started also becomes a 503.
     """
 
     NORMAL, SHED_UNSAFE, SHED_ALL = "normal", "shedding-unsafe", "shedding-all"
@@ -163,13 +160,6 @@ class MemoryGuard:
             await self.reject(send, self.sampler.latest.used_percent, "The server ran out of memory; retry shortly.")
 
     async def reject(self, send, percent: float, message: str) -> None:
-        body = {
-            "success": False,
-            "message": message,
-            "detail": message,
-            "code": "memory_pressure",
-            "error_type": "memory_error",
-            "retry_after": self.retry_after,
-        }
+        body = memory_pressure_body(message, self.retry_after)
         headers = {"Retry-After": str(self.retry_after), "X-Memory-Usage": f"{percent:.1f}%"}
         await send_json(send, 503, body, headers)

@@ -1,6 +1,6 @@
 """Headers of the admin's static assets (served by ServeStatic under STATIC_URL).
 
-ServeStatic's middleware is async-only, so it comes first in ``MIDDLEWARE`` (see `uploads.asgi`), in front of
+ServeStatic's middleware is async-only, so it comes first in ``MIDDLEWARE`` (see `lebrq.http.asgi_handler`), in front of
 Django's `SecurityMiddleware`; a static file's response therefore does not pass through it. `security_headers` adds
 the same headers that middleware would, from the same settings; ServeStatic calls it once per file when it scans
 the files at start-up (``SERVESTATIC_ADD_HEADERS_FUNCTION``).

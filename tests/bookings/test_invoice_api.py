@@ -23,11 +23,8 @@ def cache_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def booking(customer, hall):
-    start = timezone.now() + timedelta(days=3)
-    return Booking.objects.create(
-        customer=customer, space=hall, start_datetime=start, end_datetime=start + timedelta(hours=2)
-    )
+def booking(make_booking):
+    return make_booking(start=timezone.now() + timedelta(days=3), hours=2, status=Booking.Status.PENDING)
 
 
 def test_customer_sets_billing_details(customer_api, booking):
@@ -109,22 +106,10 @@ def post_action(client, ids):
     return async_to_sync(run)()
 
 
-def test_admin_zip_of_invoices(admin_client, booking, customer, hall, settings, tmp_path):
+def test_admin_zip_of_invoices(admin_client, booking, make_booking, settings, tmp_path):
     start = datetime(2024, 3, 14, 4, 30, tzinfo=UTC)
-    past = Booking.objects.create(
-        customer=customer,
-        space=hall,
-        start_datetime=start,
-        end_datetime=start + timedelta(hours=2),
-        status=Booking.Status.COMPLETED,
-    )
-    cancelled = Booking.objects.create(
-        customer=customer,
-        space=hall,
-        start_datetime=start,
-        end_datetime=start + timedelta(hours=1),
-        status=Booking.Status.CANCELLED,
-    )
+    past = make_booking(start=start, hours=2, status=Booking.Status.COMPLETED)
+    cancelled = make_booking(start=start, hours=1, status=Booking.Status.CANCELLED)
     response, body = post_action(admin_client, [booking.pk, past.pk, cancelled.pk])
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
@@ -155,11 +140,11 @@ def test_admin_zip_of_invoices(admin_client, booking, customer, hall, settings, 
 def test_admin_zip_when_renders_are_busy(admin_client, booking, settings):
     import time
 
-    from bookings import invoice
+    from bookings.invoicing import cache
 
     settings.INVOICE_MAX_CONCURRENT_RENDERS = 1
     settings.INVOICE_RENDER_WAIT = 0.1
-    with invoice.render_limiter().slot(time.monotonic()):
+    with cache.render_limiter().slot(time.monotonic()):
         response, _ = post_action(admin_client, [booking.pk])
     assert response.status_code == 302  # back to the list, with the message
     assert list(Path(settings.FILE_UPLOAD_TEMP_DIR).glob("invoices-*.zip")) == []

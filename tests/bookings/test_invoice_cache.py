@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bookings import invoice
-from bookings.invoice import InvoiceBusy, InvoiceNotAvailable, RenderLimiter, invoice_pdf, invoice_revision
-from bookings.models import Booking, BookingItem, Payment, Space, Venue
-from tests.conftest import bearer_client
+from bookings.invoicing import cache, pdf
+from bookings.invoicing.cache import RenderLimiter, invoice_pdf, invoice_revision
+from bookings.models import Booking, BookingItem, Payment
+from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError
+from tests.helpers import bearer_client
 
 BEFORE_EVENT = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -26,33 +27,25 @@ def cache_dir(settings, tmp_path):
 
 @pytest.fixture
 def renders(monkeypatch):
-    """Counts the PDF renders (calls of `invoice.html_to_pdf`)."""
+    """Counts the PDF renders (calls of `pdf.html_to_pdf`)."""
     calls = []
-    real = invoice.html_to_pdf
+    real = pdf.html_to_pdf
 
     def counting(html, dest):
         calls.append(html)
         return real(html, dest)
 
-    monkeypatch.setattr(invoice, "html_to_pdf", counting)
+    monkeypatch.setattr(pdf, "html_to_pdf", counting)
     return calls
 
 
 @pytest.fixture
-def booking(customer):
-    venue = Venue.objects.create(name="Marine Drive Hall", city="Kochi", state="Kerala")
-    space = Space.objects.create(venue=venue, name="Main Hall", capacity=200, price_per_hour=D("2500.00"))
-    return Booking.objects.create(
-        customer=customer,
-        space=space,
-        start_datetime=datetime(2030, 3, 14, 4, 30, tzinfo=UTC),
-        end_datetime=datetime(2030, 3, 14, 8, 30, tzinfo=UTC),
-        status=Booking.Status.CONFIRMED,
-    )
+def booking(make_booking):
+    return make_booking()
 
 
 def revision_of(booking) -> str:
-    return invoice_revision(invoice.invoice_html(Booking.objects.get(pk=booking.pk), now=BEFORE_EVENT))
+    return invoice_revision(pdf.invoice_html(Booking.objects.get(pk=booking.pk), now=BEFORE_EVENT))
 
 
 @pytest.mark.django_db
@@ -111,7 +104,7 @@ def test_what_changes_the_revision(booking, settings):
 @pytest.mark.django_db
 def test_the_revision_covers_the_template_assets(booking, monkeypatch):
     before = revision_of(booking)
-    monkeypatch.setattr(invoice, "assets_digest", lambda: "0" * 64)
+    monkeypatch.setattr(cache, "assets_digest", lambda: "0" * 64)
     assert revision_of(booking) != before
 
 
@@ -122,11 +115,11 @@ def test_superseded_revisions_are_pruned_after_the_grace_period(booking, renders
     new = invoice_pdf(Booking.objects.get(pk=booking.pk), now=BEFORE_EVENT)
     assert new.revision != old.revision
     assert old.path.exists()  # a request that read the booking before the payment may still open it
-    past = time.time() - invoice.REVISION_GRACE_SECONDS - 1
+    past = time.time() - cache.REVISION_GRACE_SECONDS - 1
     os.utime(new.path, (past, past))
     stale_partial = new.path.with_name(".render-crashed.pdf")
     stale_partial.write_bytes(b"%PDF-partial")
-    os.utime(stale_partial, (past - invoice.STALE_FILE_SECONDS, past - invoice.STALE_FILE_SECONDS))
+    os.utime(stale_partial, (past - cache.STALE_FILE_SECONDS, past - cache.STALE_FILE_SECONDS))
     fresh_partial = new.path.with_name(".render-running.pdf")
     fresh_partial.write_bytes(b"%PDF-partial")
     assert invoice_pdf(Booking.objects.get(pk=booking.pk), now=BEFORE_EVENT).path == new.path
@@ -149,8 +142,8 @@ def test_a_failed_render_leaves_nothing_in_the_cache(booking, cache_dir, monkeyp
         dest.write(b"%PDF-1.4 partial")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(invoice.pisa, "CreatePDF", create_pdf)
-    with pytest.raises(invoice.InvoiceRenderError):
+    monkeypatch.setattr(pdf.pisa, "CreatePDF", create_pdf)
+    with pytest.raises(InvoiceRenderError):
         invoice_pdf(booking, now=BEFORE_EVENT)
     assert list((cache_dir / booking.booking_reference).iterdir()) == []
 
@@ -210,11 +203,11 @@ def test_api_etag_and_304_without_rendering(booking, customer, renders):
     assert not_modified.status_code == 304
     assert not_modified["ETag"] == etag
     assert len(renders) == 1
-    assert (Path(invoice.booking_cache_dir(booking.booking_reference)) / f"{etag.strip(chr(34))}.pdf").exists()
+    assert (Path(cache.booking_cache_dir(booking.booking_reference)) / f"{etag.strip(chr(34))}.pdf").exists()
 
 
 def revision_of_now(booking) -> str:
-    return invoice_revision(invoice.invoice_html(Booking.objects.get(pk=booking.pk)))
+    return invoice_revision(pdf.invoice_html(Booking.objects.get(pk=booking.pk)))
 
 
 def _sync_chunks(response):
@@ -230,7 +223,7 @@ def _sync_chunks(response):
 def test_api_busy_renders_answer_503_with_retry_after(booking, customer, settings):
     settings.INVOICE_MAX_CONCURRENT_RENDERS = 1
     settings.INVOICE_RENDER_WAIT = 0.2
-    limiter = invoice.render_limiter()
+    limiter = cache.render_limiter()
     with limiter.slot(time.monotonic()):  # the only slot is taken
         response = bearer_client(customer).get(f"/api/bookings/{booking.pk}/invoice")
     assert response.status_code == 503

@@ -7,14 +7,14 @@ The concurrency tests run real threads, each with its own database connection, a
 import threading
 import time
 from datetime import UTC, datetime
-from decimal import Decimal as D
 
 import pytest
 from django.db import connection
 
-from bookings import invoice
-from bookings.invoice import TAX_INVOICE, build_invoice, issue_invoice_number
-from bookings.models import Booking, InvoiceCounter, Space, Venue
+from bookings.invoicing import numbering
+from bookings.invoicing.document import TAX_INVOICE, build_invoice
+from bookings.invoicing.numbering import issue_invoice_number
+from bookings.models import Booking, InvoiceCounter
 
 EVENT = datetime(2030, 3, 14, 4, 30, tzinfo=UTC)  # 10:00 IST, FY 2029-30
 # 31 Mar 2031 23:59 IST and 1 Apr 2031 00:00 IST: the last minute of FY 2030-31 and the first of 2031-32.
@@ -23,21 +23,11 @@ FIRST_MINUTE_OF_FY = datetime(2031, 3, 31, 18, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def make_bookings(customer):
-    venue = Venue.objects.create(name="Hall", city="Kochi", state="Kerala")
-    space = Space.objects.create(venue=venue, name="Main", capacity=100, price_per_hour=D("1000.00"))
+def make_bookings(make_booking):
+    """``make_bookings(count, status=completed)``: that many bookings of 3.5 hours from `EVENT`."""
 
     def make(count, status=Booking.Status.COMPLETED):
-        return [
-            Booking.objects.create(
-                customer=customer,
-                space=space,
-                start_datetime=EVENT,
-                end_datetime=EVENT.replace(hour=8),
-                status=status,
-            )
-            for _ in range(count)
-        ]
+        return [make_booking(start=EVENT, end=EVENT.replace(hour=8), status=status) for _ in range(count)]
 
     return make
 
@@ -82,7 +72,7 @@ def test_a_failed_transaction_leaves_no_gap(make_bookings, monkeypatch):
     def broken(year, serial):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(invoice, "format_invoice_number", broken)
+    monkeypatch.setattr(numbering, "format_invoice_number", broken)
     with pytest.raises(RuntimeError):
         issue_invoice_number(first, LAST_MINUTE_OF_FY)
     monkeypatch.undo()
@@ -125,13 +115,13 @@ def threads_on_the_database():
 def slow_numbering(monkeypatch):
     """Widen the window between reading the counter and storing the number (20 ms), so that an unlocked
     read-increment-write would hand out duplicates here every time."""
-    format_number = invoice.format_invoice_number
+    format_number = numbering.format_invoice_number
 
     def slow(year, serial):
         time.sleep(0.02)
         return format_number(year, serial)
 
-    monkeypatch.setattr(invoice, "format_invoice_number", slow)
+    monkeypatch.setattr(numbering, "format_invoice_number", slow)
 
 
 @pytest.mark.django_db(transaction=True)

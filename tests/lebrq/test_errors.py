@@ -9,7 +9,14 @@ import pytest
 import sqlalchemy.exc
 from django.db import OperationalError, ProgrammingError
 
-from lebrq.errors import is_database_unavailable
+from lebrq import exceptions as domain
+from lebrq.errors import (
+    DOMAIN_ERRORS,
+    ERROR_CODES,
+    exception_handler,
+    is_database_unavailable,
+    memory_pressure_body,
+)
 
 POOL_TIMEOUT = sqlalchemy.exc.TimeoutError(
     "QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00"
@@ -72,3 +79,86 @@ def test_other_database_errors_stay_server_errors(client):
         response = client.get("/api/venues")
     assert response.status_code == 500
     assert response.json()["code"] == "server_error"
+
+
+# --- The project's own exceptions, mapped in one place ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "body", "retry_after"),
+    [
+        (domain.SlotConflict("Taken."), 409, {"detail": "Taken.", "message": "Taken.", "code": "slot_conflict"}, None),
+        (domain.NotCancellable("No."), 409, {"detail": "No.", "message": "No.", "code": "not_cancellable"}, None),
+        (
+            domain.InvoiceIssued("Fixed."),
+            409,
+            {"detail": "Fixed.", "message": "Fixed.", "code": "invoice_issued"},
+            None,
+        ),
+        (
+            domain.InvoiceNotAvailable("Gone."),
+            409,
+            {"detail": "Gone.", "message": "Gone.", "code": "invoice_not_available"},
+            None,
+        ),
+        (
+            domain.InvoiceBusy(3),
+            503,
+            {
+                "detail": "Invoices are being rendered at capacity; retry shortly.",
+                "message": "Invoices are being rendered at capacity; retry shortly.",
+                "code": "invoice_busy",
+            },
+            "3",
+        ),
+        (domain.UploadTooLarge("Big."), 413, {"detail": "Big.", "message": "Big.", "code": "payload_too_large"}, None),
+        (
+            domain.UnsupportedType("Odd."),
+            415,
+            {"detail": "Odd.", "message": "Odd.", "code": "unsupported_media_type"},
+            None,
+        ),
+        (
+            domain.InsufficientStorage(),
+            507,
+            {
+                "detail": "The server has no room to store this upload.",
+                "message": "The server has no room to store this upload.",
+                "code": "insufficient_storage",
+            },
+            None,
+        ),
+        (
+            domain.InvalidBooking("attendees", "Too many."),
+            400,
+            {"detail": {"attendees": ["Too many."]}, "message": "attendees: Too many.", "code": "invalid"},
+            None,
+        ),
+    ],
+)
+def test_domain_exceptions_become_their_status_and_code(exc, status, body, retry_after):
+    response = exception_handler(exc, {})
+    assert response.status_code == status
+    assert response.data == {"success": False, **body}
+    assert response.headers.get("Retry-After") == retry_after
+
+
+def test_an_unmapped_domain_exception_is_left_to_django():
+    assert exception_handler(domain.InvoiceRenderError("xhtml2pdf failed"), {}) is None
+
+
+def test_every_mapped_code_is_listed_under_its_status():
+    for status, code, _ in DOMAIN_ERRORS.values():
+        assert code in ERROR_CODES[status], code
+    assert {"memory_pressure", "database_unavailable", "invoice_busy"} <= ERROR_CODES[503].keys()
+
+
+def test_the_memory_body_is_one_shape():
+    assert memory_pressure_body("Short of memory.", 4) == {
+        "detail": "Short of memory.",
+        "success": False,
+        "message": "Short of memory.",
+        "code": "memory_pressure",
+        "error_type": "memory_error",
+        "retry_after": 4,
+    }

@@ -1,8 +1,11 @@
 """Project middleware: 304 responses leave the stack without Content-Length."""
 
+import json
+
 from django.http import HttpResponse, HttpResponseNotModified
 from django.test import RequestFactory
 
+from lebrq.errors import memory_pressure_body
 from lebrq.middleware import NotModifiedMiddleware
 
 
@@ -34,6 +37,7 @@ def test_memory_error_in_a_view_becomes_503_after_a_collection(settings, caplog)
         response = middleware.process_exception(RequestFactory().get("/api/bookings"), MemoryError())
     assert response.status_code == 503
     assert response["Retry-After"] == "4"
+    assert json.loads(response.content) == memory_pressure_body("The server ran out of memory; retry shortly.", 4)
     assert "[Memory Protection] Collected" in caplog.text
     assert middleware.process_exception(RequestFactory().get("/"), ValueError()) is None
 

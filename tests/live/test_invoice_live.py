@@ -173,7 +173,7 @@ NUMBERING_SCRIPT = """
 import json, threading, time
 from datetime import UTC, datetime
 from django.db import connection
-from bookings import invoice
+from bookings.invoicing import numbering
 from bookings.models import Booking
 
 template = Booking.objects.get(booking_reference="BK-00000DE003")
@@ -184,19 +184,19 @@ ids = [
     ).pk
     for _ in range(20)
 ]
-format_number = invoice.format_invoice_number
+format_number = numbering.format_invoice_number
 
 def slow(year, serial):  # widen the read-increment-write window: unlocked, it would repeat numbers
     time.sleep(0.02)
     return format_number(year, serial)
 
-invoice.format_invoice_number = slow
+numbering.format_invoice_number = slow
 barrier, results, errors = threading.Barrier(len(ids)), {}, []
 
 def work(pk):
     try:
         barrier.wait()
-        results[pk] = invoice.issue_invoice_number(Booking.objects.get(pk=pk), datetime(2040, 5, 1, tzinfo=UTC))
+        results[pk] = numbering.issue_invoice_number(Booking.objects.get(pk=pk), datetime(2040, 5, 1, tzinfo=UTC))
     except Exception as exc:
         errors.append(repr(exc))
     finally:

@@ -11,6 +11,8 @@ import ssl
 import httpx
 import pytest
 
+from lebrq.upload_kinds import KIND_ALTERNATION
+
 from .conftest import ROOT, free_port, make_server
 from .deploy_helpers import MiB, Nginx, nginx_binary, self_signed_certificate
 
@@ -45,6 +47,7 @@ def proxied(tmp_path_factory):
         "STATIC_ROOT": app.env["STATIC_ROOT"],
         "CLIENT_MAX_BODY_SIZE": str(2048 * MiB),
         "MAX_RANGES": "16",
+        "UPLOAD_KINDS": KIND_ALTERNATION,
         "SERVER_NAME": "127.0.0.1 localhost",
         "SSL_CERTIFICATE": str(cert),
         "SSL_CERTIFICATE_KEY": str(key),

@@ -7,10 +7,12 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.management import CommandError, call_command
 
-from uploads.management.commands.cleanup_upload_temp import TEMP_FILE_NAME
+from bookings.invoicing.export import write_invoices_zip
+from bookings.invoicing.pdf import render_html_to_file
+from lebrq.tempfiles import CLEANUP_NAMES, REQUEST_SPOOL
+from uploads.handlers import ChecksumTemporaryFileUploadHandler
 
 DAY = 86400
 
@@ -34,12 +36,34 @@ def temp_dir(settings) -> Path:
     return Path(settings.FILE_UPLOAD_TEMP_DIR)
 
 
+def upload_name(filename: str) -> str:
+    """The name the upload handler gives the temporary file of a multipart part named ``filename``."""
+    handler = ChecksumTemporaryFileUploadHandler()
+    handler.new_file("file", filename, "application/octet-stream", None)
+    name = os.path.basename(handler.file.temporary_file_path())
+    handler.file.close()  # removes it
+    return name
+
+
+def produced_names(directory: Path) -> list[str]:
+    """Names made by the real producers in ``directory`` (their files removed again): two multipart uploads,
+    an invoice render, the admin's invoice ZIP, and a request spool (`TempDirASGIHandler`'s `SpooledTemporaryFile`
+    rolls over to an unnamed `TemporaryFile`; where the system cannot make one unnamed, tempfile names it so)."""
+    render = render_html_to_file("<p>Invoice</p>", directory)
+    archive = write_invoices_zip([], directory)
+    spool_fd, spool = tempfile.mkstemp(prefix=REQUEST_SPOOL.prefix, suffix=REQUEST_SPOOL.suffix, dir=directory)
+    os.close(spool_fd)
+    names = [upload_name("tour.MP4"), upload_name("README"), render.name, archive.path.name, os.path.basename(spool)]
+    for path in (render, archive.path, Path(spool)):
+        path.unlink()
+    return names
+
+
 def test_removes_old_orphans_and_nothing_else(temp_dir):
     orphans = [
         make(temp_dir, "tmpab_d5fgh.upload.jpg"),
-        make(temp_dir, "tmp0123abcd.upload"),
         make(temp_dir, "tmp0123abce.upload.é"),  # Django keeps any extension
-        make(temp_dir, "invoice-k2j4h5g6.pdf"),
+        *(make(temp_dir, name) for name in produced_names(temp_dir)),
     ]
     kept = [
         make(temp_dir, "tmpzzzzzzzz.upload.mp4", age=60),  # an upload still in progress
@@ -47,6 +71,8 @@ def test_removes_old_orphans_and_nothing_else(temp_dir):
         make(temp_dir, "tmpabcdefgh.upload.jpg.bak"),
         make(temp_dir, "tmpabcdefg.upload"),  # 7 random characters
         make(temp_dir, "invoice-final.pdf"),
+        make(temp_dir, "invoice-k2j4h5g6.pdf"),  # no producer makes such a name
+        make(temp_dir, "invoices-export.zip"),  # 6 characters: not tempfile's
         make(temp_dir, "notes.txt"),
     ]
     (temp_dir / "tmpdirector.upload").mkdir()
@@ -62,7 +88,7 @@ def test_removes_old_orphans_and_nothing_else(temp_dir):
     assert sorted(line.split(" (")[0] for line in lines[:-1]) == sorted(f"removed {p}" for p in orphans)
     assert all(line.endswith((f"(6 bytes, {2 * DAY} s old)", f"(6 bytes, {2 * DAY + 1} s old)")) for line in lines[:-1])
     assert lines[-1] == (
-        f"Removed 4 orphan temporary file(s), 24 bytes, older than 3600 s from {temp_dir} (12 entries scanned)."
+        f"Removed 7 orphan temporary file(s), 42 bytes, older than 3600 s from {temp_dir} (17 entries scanned)."
     )
     assert err == ""  # no progress bar when stderr is not a terminal
 
@@ -97,14 +123,16 @@ def test_progress_bar_counts_every_entry(temp_dir):
     assert "100%" in err
 
 
-def test_names_django_actually_makes_are_matched(settings):
-    upload = TemporaryUploadedFile("tour.MP4", "video/mp4", 0, None)
-    plain = TemporaryUploadedFile("README", "text/plain", 0, None)
-    with tempfile.NamedTemporaryFile(prefix="invoice-", suffix=".pdf", dir=settings.FILE_UPLOAD_TEMP_DIR) as pdf:
-        for path in (upload.temporary_file_path(), plain.temporary_file_path(), pdf.name):
-            assert TEMP_FILE_NAME.fullmatch(os.path.basename(path)), path
-    upload.close()
-    plain.close()
+def test_names_the_producers_actually_make_are_matched(temp_dir):
+    names = produced_names(temp_dir)
+    assert [name[:3] for name in names[:2]] == ["tmp", "tmp"]
+    for name in names:
+        assert CLEANUP_NAMES.fullmatch(name), name
+    assert names[0].endswith(".upload.MP4")
+    assert names[2].startswith(".render-") and names[2].endswith(".pdf")
+    assert names[3].startswith("invoices-") and names[3].endswith(".zip")
+    assert names[4].startswith("spool-") and names[4].endswith(".body")
+    assert list(temp_dir.iterdir()) == []
 
 
 @pytest.mark.parametrize(("args", "message"), [(["--older-than", "-1"], "--older-than must be >= 0 seconds.")])

@@ -4,13 +4,13 @@ FILE_UPLOAD_TEMP_DIR.
 A request removes its temporary files when it ends, however it ends; only a worker killed outright (SIGKILL,
 OOM killer, power loss) leaves them behind. This command removes those left for longer than ``--older-than``
 seconds (by modification time: a file still being written is recent). Only regular files whose names are
-those of `TEMP_FILE_NAME` are touched, never anything else in the directory. The directory is read entry by
-entry (os.scandir), so a huge one costs no memory; a progress bar (tqdm) shows on a terminal.
+those of the project's temporary files (`lebrq.tempfiles.CLEANUP_NAMES`: request spools, multipart uploads,
+invoice renders, the admin's invoice ZIPs) are touched, never anything else in the directory. The directory is
+read entry by entry (os.scandir), so a huge one costs no memory; a progress bar (tqdm) shows on a terminal.
 """
 
 import argparse
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -20,11 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-#: Names of the temporary files the project makes in FILE_UPLOAD_TEMP_DIR: Django's `TemporaryUploadedFile`
-#: (``tmp`` + 8 characters of tempfile's alphabet [a-z0-9_] + ``.upload`` + the client's extension, if any, as
-#: `os.path.splitext` gives it: one dot, no other)
-#: and invoice PDFs being rendered (`bookings.invoice.render_invoice_pdf`: ``invoice-`` + 8 + ``.pdf``).
-TEMP_FILE_NAME = re.compile(r"tmp[a-z0-9_]{8}\.upload(?:\.[^./]*)?|invoice-[a-z0-9_]{8}\.pdf")
+from lebrq.tempfiles import CLEANUP_NAMES
 
 
 @dataclass(frozen=True)
@@ -37,14 +33,14 @@ class Orphan:
 
 
 def scan(directory: str, older_than: float, now: float, on_entry=None) -> Iterator[Orphan]:
-    """Yield the files of `directory` (not its subdirectories) named per `TEMP_FILE_NAME`, regular (a symlink
-    is not followed) and last modified more than `older_than` seconds before `now` (epoch seconds).
+    """Yield the files of `directory` (not its subdirectories) named per `lebrq.tempfiles.CLEANUP_NAMES`, regular
+    (a symlink is not followed) and last modified more than `older_than` seconds before `now` (epoch seconds).
     `on_entry()` is called once per directory entry read. Entries that vanish meanwhile are skipped."""
     with os.scandir(directory) as entries:
         for entry in entries:
             if on_entry is not None:
                 on_entry()
-            if not TEMP_FILE_NAME.fullmatch(entry.name):
+            if not CLEANUP_NAMES.fullmatch(entry.name):
                 continue
             try:
                 if not entry.is_file(follow_symlinks=False):
@@ -65,8 +61,8 @@ def count_entries(directory: str) -> int:
 
 class Command(BaseCommand):
     help = (
-        "Remove orphan upload/invoice temporary files (left by a killed worker) older than --older-than "
-        "seconds from FILE_UPLOAD_TEMP_DIR; other files are never touched."
+        "Remove orphan temporary files (uploads, request spools, invoice renders and ZIPs; left by a killed "
+        "worker) older than --older-than seconds from FILE_UPLOAD_TEMP_DIR; other files are never touched."
     )
 
     def add_arguments(self, parser):

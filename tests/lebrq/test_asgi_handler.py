@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 from django.core.exceptions import RequestAborted
 
-from uploads.asgi import TempDirASGIHandler
+from lebrq.http.asgi_handler import TempDirASGIHandler
 
 KiB = 1024
 

@@ -4,14 +4,14 @@ Django's `ASGIHandler.read_body` receives the whole body into a `SpooledTemporar
 middleware runs: in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE bytes, then in an unnamed file in the *system*
 temp dir (``$TMPDIR``, usually /tmp). Where /tmp is a tmpfs (Debian 13, Fedora, Arch, systemd's PrivateTmp)
 that file is memory: a 2 GiB video upload would take 2 GiB of RAM. `TempDirASGIHandler` spools into
-FILE_UPLOAD_TEMP_DIR instead (on disk, beside MEDIA_ROOT), and closes — so removes — the spool on any failure:
-a client that goes away mid-body, a cancelled task, a write error. A spool that fills the disk (ENOSPC) is
+FILE_UPLOAD_TEMP_DIR instead (on disk, beside MEDIA_ROOT), and closes — so removes — the spool on any failure: a
+client that goes away mid-body, a cancelled task, a write error. A spool that fills the disk (ENOSPC) is
 answered 507 ``insufficient_storage`` in the API's JSON error shape.
 
 It also builds Django's middleware chain so that a request enters a thread once (`load_middleware`).
 
 The spool is a `tempfile.TemporaryFile`: unnamed (O_TMPFILE) or unlinked at once, so even a SIGKILL leaves
-nothing in the directory.
+nothing in the directory (where a name is needed for a moment, it is `lebrq.tempfiles.REQUEST_SPOOL`'s).
 """
 
 import errno
@@ -23,11 +23,12 @@ from django.conf import settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 
-from lebrq.http.guards import error, send_json
+from lebrq.errors import domain_error, error_body
+from lebrq.exceptions import InsufficientStorage
+from lebrq.http.guards import send_json
+from lebrq.tempfiles import REQUEST_SPOOL
 
-
-class _SpoolFull(Exception):
-    """The request body could not be spooled: no space left on the device."""
+SPOOL_FULL_DETAIL = "The server has no room to receive this request body."
 
 
 class TempDirASGIHandler(ASGIHandler):
@@ -56,14 +57,18 @@ class TempDirASGIHandler(ASGIHandler):
     async def handle(self, scope, receive, send):
         try:
             await super().handle(scope, receive, send)
-        except _SpoolFull:
-            detail = "The server has no room to receive this request body."
-            await send_json(send, 507, error(detail, "insufficient_storage"))
+        except InsufficientStorage as exc:
+            status, code, detail, headers = domain_error(exc)
+            await send_json(send, status, error_body(detail, code), headers)
 
     async def read_body(self, receive):
         """The request body as a file positioned at 0; raises `RequestAborted` if the client disconnects."""
         body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 -- returned open; closed here on failure
-            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b", dir=settings.FILE_UPLOAD_TEMP_DIR
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE,
+            mode="w+b",
+            dir=settings.FILE_UPLOAD_TEMP_DIR,
+            prefix=REQUEST_SPOOL.prefix,
+            suffix=REQUEST_SPOOL.suffix,
         )
         try:
             while True:
@@ -77,7 +82,7 @@ class TempDirASGIHandler(ASGIHandler):
         except OSError as exc:
             body_file.close()
             if exc.errno == errno.ENOSPC:
-                raise _SpoolFull() from exc
+                raise InsufficientStorage(SPOOL_FULL_DETAIL) from exc
             raise
         except BaseException:
             body_file.close()

@@ -1,4 +1,4 @@
-"""`bookings.representation` against its reference, `BookingSerializer`: same keys, same order, same values."""
+"""`bookings.booking_rows` against its reference, `BookingSerializer`: same keys, same order, same values."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIRequestFactory
 
-from bookings import representation, services
+from bookings import booking_rows, services
 from bookings.models import Booking, Payment
 from bookings.serializers import BookingSerializer
 
@@ -85,7 +85,7 @@ def test_bookings_match_the_serializer_key_for_key(varied_bookings, customer, st
             many=True,
             context={"request": request},
         ).data
-        ours = representation.bookings(Booking.objects.all(), staff=is_staff)
+        ours = booking_rows.bookings(Booking.objects.all(), staff=is_staff)
     assert len(ours) == 3
     assert _as_json(ours) == _as_json(reference)
     assert ("admin_note" in ours[0]) is is_staff
@@ -93,7 +93,7 @@ def test_bookings_match_the_serializer_key_for_key(varied_bookings, customer, st
 
 def test_values_are_formatted_as_drf_does(varied_bookings):
     with timezone.override("Asia/Kolkata"):
-        full = representation.bookings(Booking.objects.filter(pk=varied_bookings[0].pk), staff=True)[0]
+        full = booking_rows.bookings(Booking.objects.filter(pk=varied_bookings[0].pk), staff=True)[0]
     assert [p["paid_at"] for p in full["payments"]] == ["2026-11-30T00:15:07.123456+05:30", None, None,
                                                         "2025-10-26T00:15:07.123456+05:30"]  # fmt: skip
     assert [p["amount"] for p in full["payments"]] == ["1000.50", "0.00", "99999999999.99", "12.00"]
@@ -114,14 +114,14 @@ def test_values_are_formatted_as_drf_does(varied_bookings):
 
 def test_three_queries_whatever_the_number_of_bookings(varied_bookings, django_assert_num_queries):
     with django_assert_num_queries(3):
-        assert len(representation.bookings(Booking.objects.all(), staff=True)) == 3
+        assert len(booking_rows.bookings(Booking.objects.all(), staff=True)) == 3
     with django_assert_num_queries(1):  # nothing found: no item or payment query
-        assert representation.bookings(Booking.objects.filter(pk=0), staff=True) == []
+        assert booking_rows.bookings(Booking.objects.filter(pk=0), staff=True) == []
 
 
 def test_a_sliced_queryset_keeps_its_order(varied_bookings):
     ordered = list(Booking.objects.values_list("id", flat=True))
-    assert [b["id"] for b in representation.bookings(Booking.objects.all()[1:3], staff=True)] == ordered[1:3]
+    assert [b["id"] for b in booking_rows.bookings(Booking.objects.all()[1:3], staff=True)] == ordered[1:3]
 
 
 @pytest.mark.parametrize("pk", ["abc", "99999999999999999999999", "0"])
@@ -133,6 +133,6 @@ def test_detail_of_no_booking_is_json_404(customer_api, pk):
 
 def test_list_and_detail_return_the_representation(customer_api, customer, varied_bookings):
     listed = customer_api.get("/api/bookings").json()["items"]
-    expected = representation.bookings(Booking.objects.filter(customer=customer), staff=False)
+    expected = booking_rows.bookings(Booking.objects.filter(customer=customer), staff=False)
     assert listed == json.loads(_as_json(expected))
     assert customer_api.get(f"/api/bookings/{varied_bookings[0].pk}").json() == listed[1]

@@ -1,0 +1,259 @@
+"""The invoice PDF cache: `invoice_pdf` is what the views call.
+
+It renders the HTML (cheap), hashes it with the template's fonts and logo and the renderer's versions into a
+*revision*, and serves the PDF of that revision from settings.INVOICE_CACHE_DIR, rendering it first if it is not
+there. Whatever is printed — booking, lines, payments, buyer, seller settings, date, number, template, fonts — is
+in the hash, so any change makes a new revision; the revision is the PDF's strong ETag. Renders are limited per
+process (`RenderLimiter`).
+"""
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import reportlab
+import xhtml2pdf
+from django.conf import settings
+from django.db import connection
+
+from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable
+from lebrq.tempfiles import INVOICE_RENDER
+
+from ..models import Booking
+from .pdf import ASSETS_DIR, invoice_html, render_html_to_file
+
+logger = logging.getLogger("bookings.invoice")
+
+#: Bump when the PDF changes for a reason the revision hash cannot see (the rendering code in `pdf`).
+LAYOUT_VERSION = "2"
+#: Seconds a superseded revision is kept after its successor was rendered, and partial renders a crash left
+#: behind before they are removed (see `prune_revisions`).
+REVISION_GRACE_SECONDS = 60
+STALE_FILE_SECONDS = 3600
+
+_assets_digest_cache: dict[tuple, str] = {}
+
+
+def assets_digest() -> str:
+    """SHA-256 (hex) of every file in `ASSETS_DIR` (fonts, logo: names and bytes), read in 64 KiB chunks and
+    remembered per (name, size, mtime) listing, so it is computed once per process unless the files change."""
+    files = sorted(path for path in ASSETS_DIR.rglob("*") if path.is_file())
+    key = tuple((str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in files)
+    if key not in _assets_digest_cache:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(str(path.relative_to(ASSETS_DIR)).encode() + b"\0")
+            with path.open("rb") as handle:
+                while chunk := handle.read(64 * 1024):
+                    digest.update(chunk)
+        _assets_digest_cache.clear()
+        _assets_digest_cache[key] = digest.hexdigest()
+    return _assets_digest_cache[key]
+
+
+def invoice_revision(html: str) -> str:
+    """The revision of an invoice PDF: 32 hex digits (128 bits) of SHA-256 over `LAYOUT_VERSION`, the xhtml2pdf
+    and ReportLab versions, `assets_digest()` and ``html`` — the template filled with everything printed."""
+    digest = hashlib.sha256()
+    for part in (LAYOUT_VERSION, xhtml2pdf.__version__, reportlab.Version, assets_digest()):
+        digest.update(part.encode() + b"\0")
+    digest.update(html.encode("utf-8"))
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class InvoicePdf:
+    """A cached invoice PDF: ``path`` is INVOICE_CACHE_DIR/<booking reference>/<revision>.pdf, which callers read
+    (or hand to `file_response`) and never delete; ``revision`` is its 32-hex-digit hash (`invoice_revision`);
+    ``size`` in bytes; ``modified`` the render time in epoch seconds; ``filename`` the download name, e.g.
+    "invoice-BK-0123456789.pdf".
+    """
+
+    path: Path
+    revision: str
+    size: int
+    modified: float
+    filename: str
+
+    @property
+    def etag(self) -> str:
+        """The strong entity-tag (RFC 9110 §8.8.3) of this revision: the revision in double quotes."""
+        return f'"{self.revision}"'
+
+
+def booking_cache_dir(booking_reference: str) -> Path:
+    """The directory of a booking's cached revisions: settings.INVOICE_CACHE_DIR / booking reference."""
+    return Path(settings.INVOICE_CACHE_DIR) / booking_reference
+
+
+def prune_revisions(directory: Path, keep: str | None = None) -> int:
+    """Remove the superseded revisions in ``directory`` and partial renders left by a crash; returns the count.
+
+    With ``keep`` (the current revision's file name), the other revisions are removed once ``keep`` is older than
+    `REVISION_GRACE_SECONDS`: a request that read the booking before it changed may still be about to open an old
+    revision, and gets that long to do so. Without ``keep`` (a booking that no longer has an invoice) every
+    revision goes at once. Partial renders (`lebrq.tempfiles.INVOICE_RENDER`: ".render-*.pdf") go when older than
+    `STALE_FILE_SECONDS`.
+    """
+    now = time.time()
+    keep_others = False
+    if keep is not None:
+        try:
+            keep_others = os.stat(directory / keep).st_mtime > now - REVISION_GRACE_SECONDS
+        except FileNotFoundError:
+            keep_others = True
+    removed = 0
+    with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name == keep or not entry.name.endswith(".pdf"):
+                continue
+            try:
+                if entry.name.startswith(INVOICE_RENDER.prefix):
+                    if entry.stat().st_mtime > now - STALE_FILE_SECONDS:
+                        continue
+                elif keep_others:
+                    continue
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                continue
+    return removed
+
+
+def discard_cached_invoices(booking_reference: str) -> int:
+    """Remove every cached revision of a booking (one that no longer has an invoice); returns the count."""
+    return prune_revisions(booking_cache_dir(booking_reference))
+
+
+class RenderLimiter:
+    """At most ``slots`` invoice renders at once in this process, and one render per revision at a time.
+
+    Both waits are context managers bounded by one ``deadline`` (a `time.monotonic()` value) and raise
+    `InvoiceBusy` when it passes: `revision()` waits while another thread renders the same revision (the caller
+    then finds it cached); `slot()` waits for one of the ``slots``. Note that xhtml2pdf itself runs one conversion
+    at a time per process, so a second slot only lets one render queue inside xhtml2pdf rather than at this gate.
+    """
+
+    def __init__(self, slots: int, retry_after: int = 1):
+        if slots < 1:
+            raise ValueError(f"INVOICE_MAX_CONCURRENT_RENDERS must be >= 1, got {slots}")
+        self.slots = slots
+        self.retry_after = retry_after
+        self._semaphore = threading.BoundedSemaphore(slots)
+        self._guard = threading.Lock()
+        self._revisions: dict[str, list] = {}  # revision -> [lock, number of threads using it]
+
+    @contextlib.contextmanager
+    def revision(self, revision: str, deadline: float) -> Iterator[None]:
+        """Hold ``revision`` (one thread at a time); `InvoiceBusy` if it is not free by ``deadline``."""
+        with self._guard:
+            entry = self._revisions.setdefault(revision, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            if not entry[0].acquire(timeout=max(deadline - time.monotonic(), 0)):
+                raise InvoiceBusy(self.retry_after)
+            try:
+                yield
+            finally:
+                entry[0].release()
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._revisions[revision]
+
+    @contextlib.contextmanager
+    def slot(self, deadline: float) -> Iterator[None]:
+        """Hold one of the ``slots``; `InvoiceBusy` if none is free by ``deadline``."""
+        if not self._semaphore.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            raise InvoiceBusy(self.retry_after)
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
+_limiters: dict[tuple[int, int], RenderLimiter] = {}
+_limiters_guard = threading.Lock()
+
+
+def render_limiter() -> RenderLimiter:
+    """The process's `RenderLimiter` for settings.INVOICE_MAX_CONCURRENT_RENDERS slots, whose `InvoiceBusy`
+    says to retry after settings.INVOICE_RENDER_WAIT seconds (rounded up, at least 1)."""
+    slots, retry_after = settings.INVOICE_MAX_CONCURRENT_RENDERS, max(1, math.ceil(settings.INVOICE_RENDER_WAIT))
+    with _limiters_guard:
+        if (slots, retry_after) not in _limiters:
+            _limiters[slots, retry_after] = RenderLimiter(slots, retry_after)
+        return _limiters[slots, retry_after]
+
+
+def _release_db_connection() -> None:
+    """Give the request's database connection back (to the pool) before a render of up to seconds: the response
+    needs no more queries. Not inside a transaction, which would be broken by it."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
+    """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it.
+
+    Builds the HTML (numbering a first TAX INVOICE, see `build_invoice`) and its `invoice_revision`; if
+    INVOICE_CACHE_DIR/<reference>/<revision>.pdf exists it is served without rendering. Otherwise, under
+    `render_limiter()` (waiting at most settings.INVOICE_RENDER_WAIT seconds), it is rendered to a temporary file
+    in the same directory and renamed into place with `os.replace` — a reader never sees a partial file. The
+    booking's superseded revisions are then pruned (`prune_revisions`).
+
+    Raises `InvoiceNotAvailable` for a cancelled or rejected booking (whose cached revisions are then removed),
+    `InvoiceBusy` when no render slot came free in time, `InvoiceRenderError` when xhtml2pdf fails.
+    """
+    try:
+        html = invoice_html(booking, now=now)
+    except InvoiceNotAvailable:
+        discard_cached_invoices(booking.booking_reference)
+        raise
+    revision = invoice_revision(html)
+    filename = f"invoice-{booking.booking_reference}.pdf"
+    directory = booking_cache_dir(booking.booking_reference)
+    cached = directory / f"{revision}.pdf"
+    pdf = _cached_pdf(cached, revision, filename)
+    if pdf is None:
+        _release_db_connection()
+        limiter, deadline = render_limiter(), time.monotonic() + settings.INVOICE_RENDER_WAIT
+        with limiter.revision(revision, deadline):
+            pdf = _cached_pdf(cached, revision, filename)  # rendered by another request while this one waited
+            if pdf is None:
+                with limiter.slot(deadline):
+                    started = time.monotonic()
+                    partial = render_html_to_file(html, directory)
+                try:
+                    stat = partial.stat()
+                    os.replace(partial, cached)
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
+                pdf = InvoicePdf(cached, revision, stat.st_size, stat.st_mtime, filename)
+                logger.info(
+                    "Rendered invoice %s revision %s: %d bytes in %.2f s",
+                    booking.booking_reference,
+                    revision,
+                    pdf.size,
+                    time.monotonic() - started,
+                )
+    prune_revisions(directory, keep=cached.name)
+    return pdf
+
+
+def _cached_pdf(path: Path, revision: str, filename: str) -> InvoicePdf | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return InvoicePdf(path, revision, stat.st_size, stat.st_mtime, filename)

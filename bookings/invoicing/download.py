@@ -1,0 +1,51 @@
+"""The HTTP responses that serve invoices: one PDF (API and admin) and the admin's ZIP, both through
+`lebrq.http.streaming.file_response` (validators, byte ranges, 64 KiB chunks)."""
+
+from django.utils import timezone
+
+from lebrq.http.conditional import Representation
+from lebrq.http.streaming import file_response
+
+from ..models import Booking
+from .cache import invoice_pdf
+from .export import InvoiceZip
+
+
+def invoice_response(request, booking: Booking):
+    """Answer GET/HEAD for ``booking``'s invoice PDF (`cache.invoice_pdf`: cached per revision, rendered on a
+    miss) through `file_response`: strong ETag = the revision, If-None-Match → 304 without rendering when cached,
+    byte ranges, streamed in 64 KiB chunks. The cached file is not removed after the response.
+
+    Raises `lebrq.exceptions.InvoiceNotAvailable` for a cancelled or rejected booking and
+    `lebrq.exceptions.InvoiceBusy` when no render slot came free within settings.INVOICE_RENDER_WAIT seconds
+    (the API answers them 409 ``invoice_not_available`` and 503 ``invoice_busy`` + Retry-After: `lebrq.errors`).
+    """
+    pdf = invoice_pdf(booking)
+    return file_response(
+        request,
+        path=pdf.path,
+        representation=Representation(size=pdf.size, etag=pdf.etag, last_modified=pdf.modified),
+        content_type="application/pdf",
+        filename=pdf.filename,
+        as_attachment=True,
+        cache_control="private, no-cache",
+    )
+
+
+def zip_response(request, archive: InvoiceZip):
+    """Stream ``archive`` (from `export.write_invoices_zip`) as an attachment named
+    ``invoices-<local date-time>.zip``, removing its file when the response closes."""
+    zip_path = archive.path
+    stat = zip_path.stat()
+    return file_response(
+        request,
+        path=zip_path,
+        representation=Representation(
+            size=stat.st_size, etag=f'"zip-{stat.st_ino}-{stat.st_mtime_ns}"', last_modified=stat.st_mtime
+        ),
+        content_type="application/zip",
+        filename=f"invoices-{timezone.localtime():%Y%m%d-%H%M%S}.zip",
+        as_attachment=True,
+        cache_control="private, no-store",
+        on_close=lambda: zip_path.unlink(missing_ok=True),
+    )

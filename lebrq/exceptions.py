@@ -1,0 +1,73 @@
+"""The project's own exceptions: what domain code (services, invoicing, uploads) raises when a request cannot be
+done. They know nothing of HTTP; `lebrq.errors.DOMAIN_ERRORS` alone maps each to a status, a code and the error
+body. Every one carries a human-readable message (``str(exc)``).
+"""
+
+
+class DomainError(Exception):
+    """Base of the project's own exceptions (see the module docstring)."""
+
+
+# --- Bookings ----------------------------------------------------------------------------------------------------
+
+
+class InvalidBooking(DomainError):
+    """The booking request names something that cannot be booked (an unknown or inactive space or item, more
+    attendees than the space holds, a total beyond the money columns); ``field`` is the request field at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class BookingConflict(DomainError):
+    """The request contradicts the booking's current state (the API answers 409)."""
+
+
+class SlotConflict(BookingConflict):
+    """The slot overlaps an approved, confirmed or paid booking of the same space."""
+
+
+class NotCancellable(BookingConflict):
+    """The booking's status does not allow cancelling it (only pending, approved or confirmed ones can be)."""
+
+
+class InvoiceIssued(BookingConflict):
+    """The booking has a numbered tax invoice: its buyer details are fixed and it cannot be cancelled."""
+
+
+class InvoiceNotAvailable(BookingConflict):
+    """The booking has no invoice: it was cancelled or rejected."""
+
+
+class InvoiceBusy(DomainError):
+    """Too many invoices are being rendered: no render slot came free within settings.INVOICE_RENDER_WAIT seconds.
+
+    ``retry_after`` is the whole number of seconds a client should wait before retrying.
+    """
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Invoices are being rendered at capacity; retry in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
+class InvoiceRenderError(DomainError):
+    """xhtml2pdf failed or reported errors; no PDF file was left behind (a server error: not mapped)."""
+
+
+# --- Uploads -----------------------------------------------------------------------------------------------------
+
+
+class UploadTooLarge(DomainError):
+    """The upload is larger than its kind allows (settings.UPLOAD_MAX_BYTES[kind] bytes)."""
+
+
+class UnsupportedType(DomainError, ValueError):
+    """The upload's bytes are not of a type its kind accepts (`uploads.sniffing.detect`)."""
+
+
+class InsufficientStorage(DomainError):
+    """No space left on the device (ENOSPC) to receive or store an upload or a request body."""
+
+    def __init__(self, message: str = "The server has no room to store this upload."):
+        super().__init__(message)
