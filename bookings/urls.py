@@ -1,9 +1,6 @@
 """URLs of the bookings API (mounted under /api/); a trailing slash is optional."""
 
-from django.urls import path
 from rest_framework.routers import SimpleRouter
-
-from lebrq.auth import LoginView, MeView
 
 from .views import BookingViewSet, ItemViewSet, VenueViewSet
 
@@ -14,7 +11,5 @@ router.register("items", ItemViewSet, basename="item")
 router.register("bookings", BookingViewSet, basename="booking")
 
 urlpatterns = [
-    path("auth/login", LoginView.as_view(), name="login"),
-    path("auth/me", MeView.as_view(), name="me"),
     *router.urls,
 ]

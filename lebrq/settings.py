@@ -73,19 +73,23 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "bookings",
     "uploads",
     "health",
+    "accounts",
     "lebrq",  # the settings' system checks (lebrq/checks.py)
 ]
 
 # ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (lebrq/http/asgi_handler.py).
 MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # outside the error mappers: their 503s carry CORS headers too
     "lebrq.middleware.MemoryErrorMiddleware",
     "lebrq.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -251,10 +255,12 @@ GC_FREEZE_WARM_AFTER = env.float("GC_FREEZE_WARM_AFTER", default=120)
 HEALTH_DISK_MIN_FREE_BYTES = env.int("HEALTH_DISK_MIN_FREE_BYTES", default=1024 * MiB)
 HEALTH_DISK_MIN_FREE_PERCENT = env.float("HEALTH_DISK_MIN_FREE_PERCENT", default=5.0)
 HEALTH_POOL_MAX_PERCENT = env.float("HEALTH_POOL_MAX_PERCENT", default=100.0)
+# Client addresses (or networks) shown the details of /api/health/detailed without a staff token.
+HEALTH_ALLOWED_IPS = env.list("HEALTH_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 # --- API ------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -263,11 +269,63 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "lebrq.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# Access and refresh tokens (accounts/tokens.py): refresh tokens rotate and are single-use (the blacklist app);
+# a token carries a hash of the password (simplejwt's CHECK_REVOKE_TOKEN) and the account's token generation, so
+# a password change by any route, or a logout, ends every token issued before it.
 SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("ACCESS_TOKEN_LIFETIME", default=24 * 3600)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("ACCESS_TOKEN_LIFETIME", default=15 * 60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("REFRESH_TOKEN_LIFETIME", default=7 * 24 * 3600)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
+    "AUTH_TOKEN_CLASSES": ("accounts.tokens.AccessToken",),
     "SIGNING_KEY": SECRET_KEY,
 }
+
+# --- Accounts: sign-up, password reset mail, throttling (accounts/) --------------------------------------
+# Front-end page the reset mail links to; {uid} and {token} are filled in.
+PASSWORD_RESET_URL = env.str(
+    "PASSWORD_RESET_URL", default="http://localhost:3000/reset-password?uid={uid}&token={token}"
+)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)  # seconds a reset link stays valid
+# Longest password accepted anywhere, in characters: longer ones are a 400 before any hashing.
+PASSWORD_MAX_LENGTH = 128
+# Mail through Django's e-mail framework: EMAIL_URL as django-environ reads it (smtp://user:pass@host:25,
+# smtp+tls://…:587 for STARTTLS, smtp+ssl://…:465 for TLS); the console backend prints mails for `make run`.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeBRQ <no-reply@lebrq.example>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Shared by every worker: throttle counters (and nothing that must survive a restart). Redis in production
+# (redis://127.0.0.1:6379/1); by default a file cache under var/ that all workers on one machine share.
+_cache = env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")
+# django-environ lower-cases every query option for Django's RedisCache, its own ones too (?key_prefix=…).
+for _name in ("key_prefix", "timeout", "version", "key_function"):
+    if _name in _cache:
+        _cache[_name.upper()] = _cache.pop(_name)
+CACHES = {"default": _cache}
+# Requests per period ("N/s", "N/min", "N/hour", "N/day") on login, register and password reset, counted per
+# endpoint: from one client address, and for one account (username or e-mail) from one client address.
+THROTTLE_ADDRESS_RATE = env.str("THROTTLE_ADDRESS_RATE", default="30/min")
+THROTTLE_ACCOUNT_ADDRESS_RATE = env.str("THROTTLE_ACCOUNT_ADDRESS_RATE", default="10/min")
+# Proxies whose X-Forwarded-For hop is believed (addresses or networks): the client address is the first hop,
+# from the right, that is not one of them. nginx on the same host is covered by the default.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+
+# --- CORS (django-cors-headers; lebrq/http/cors.py adds the same headers to answers sent before Django) ----
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api|static)/"
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "range", "if-none-match", "if-range", "if-match")
+CORS_EXPOSE_HEADERS = ("ETag", "Content-Range", "Content-Disposition", "Retry-After", "Accept-Ranges")
+CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=600)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeBRQ API",
     "DESCRIPTION": "Venue bookings, GST invoices, uploads and downloads.",

@@ -43,6 +43,13 @@ def _media_in_tmp(settings, tmp_path):
     settings.INVOICE_CACHE_DIR = tmp_path / "invoices"
     # Fast password hashing for the users tests create (PBKDF2 costs about a second each).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle counters start at zero in every test: the default file cache, in the test's own directory.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
     Path(settings.MEDIA_ROOT).mkdir()
     Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir()
 
