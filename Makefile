@@ -9,6 +9,7 @@ PORT   ?= 8000
 run: install migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py collectstatic --noinput -v0
+	UVICORN_HTTP=$${UVICORN_HTTP:-lebrq.http.protocols:AutoHTTPProtocol} \
 	$(VENV)/bin/uvicorn lebrq.asgi:application --host $(HOST) --port $(PORT) --timeout-keep-alive 5
 
 test: install

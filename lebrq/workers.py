@@ -7,8 +7,10 @@ last, so this subclass carries the seed's `uvicorn ... --limit-concurrency 30 --
 --backlog 1024` there. Each value comes from the environment variable that the uvicorn command line itself reads
 (uvicorn's `UVICORN_` prefix), so one environment file configures both ways of running (deploy/README.md):
 
-- ``UVICORN_LIMIT_CONCURRENCY`` (default 30): connections plus in-flight requests per worker process; past it
-  uvicorn answers 503 at once instead of queueing.
+- ``UVICORN_LIMIT_CONCURRENCY`` (default 30): requests being computed at once per worker process; past it the
+  worker answers 503 (JSON, ``Retry-After``) at once instead of queueing. Idle connections do not count: the
+  protocol classes of `lebrq.http.protocols` count work, not sockets (`lebrq.http.admission`).
+- ``UVICORN_HTTP`` (default ``lebrq.http.protocols:AutoHTTPProtocol``): the HTTP protocol class.
 - ``UVICORN_TIMEOUT_KEEP_ALIVE`` (default 5): seconds an idle keep-alive connection is held open.
 - ``UVICORN_BACKLOG`` (default 1024): the listen(2) queue. Under gunicorn the listening socket is the master's,
   made with gunicorn's `backlog`, which gunicorn.conf.py sets from the same variable.
@@ -51,7 +53,8 @@ class UvicornWorker(BaseUvicornWorker):
 
     CONFIG_KWARGS = {
         "loop": "auto",
-        "http": "auto",
+        # uvicorn's parsers with the project's admission control (lebrq.http.protocols); UVICORN_HTTP picks another.
+        "http": os.environ.get("UVICORN_HTTP", "").strip() or "lebrq.http.protocols:AutoHTTPProtocol",
         "lifespan": "off",
         "limit_concurrency": LIMIT_CONCURRENCY,
         "timeout_keep_alive": TIMEOUT_KEEP_ALIVE,

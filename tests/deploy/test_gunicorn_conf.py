@@ -80,6 +80,7 @@ def test_defaults_carry_the_seeds_uvicorn_limits(boot):
     assert config.timeout_keep_alive == 5  # gunicorn's own keepalive default would give 2
     assert config.backlog == 1024
     assert config.lifespan == "off"
+    assert config.http == "lebrq.http.protocols:AutoHTTPProtocol"  # admission counts requests, not sockets
     assert 2000 <= config.limit_max_requests <= 2200
     assert config.limit_max_requests == worker.max_requests
 
