@@ -209,6 +209,9 @@ FILE_UPLOAD_PERMISSIONS = 0o644
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=100)
 # Upper bound of each upload kind, in bytes (checked on Content-Length before the body is read).
+# Uploads of one user running at once, per worker process (lebrq.http.early); past it 429 + Retry-After (seconds).
+UPLOADS_PER_USER = env.int("UPLOADS_PER_USER", default=2)
+UPLOAD_RETRY_AFTER = env.int("UPLOAD_RETRY_AFTER", default=5)
 UPLOAD_MAX_BYTES = {
     "image": env.int("UPLOAD_MAX_IMAGE_BYTES", default=15 * MiB),
     "video": env.int("UPLOAD_MAX_VIDEO_BYTES", default=2048 * MiB),
@@ -252,7 +255,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["lebrq.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "lebrq.errors.exception_handler",
