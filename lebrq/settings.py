@@ -209,6 +209,13 @@ FILE_UPLOAD_PERMISSIONS = 0o644
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=100)
 # Upper bound of each upload kind, in bytes (checked on Content-Length before the body is read).
+# Deadlines and sizes of each phase of a request (lebrq.http.deadlines): seconds, bytes, bytes/s; 0 turns one off.
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_HEADER_MAX_BYTES = env.int("REQUEST_HEADER_MAX_BYTES", default=16 * 1024)
+REQUEST_BODY_MIN_RATE = env.int("REQUEST_BODY_MIN_RATE", default=1024)
+REQUEST_BODY_RATE_WINDOW = env.float("REQUEST_BODY_RATE_WINDOW", default=10.0)
+REQUEST_BODY_GRACE = env.float("REQUEST_BODY_GRACE", default=10.0)
+SEND_TIMEOUT = env.float("SEND_TIMEOUT", default=30.0)
 # Uploads of one user running at once, per worker process (lebrq.http.early); past it 429 + Retry-After (seconds).
 UPLOADS_PER_USER = env.int("UPLOADS_PER_USER", default=2)
 UPLOAD_RETRY_AFTER = env.int("UPLOAD_RETRY_AFTER", default=5)

@@ -1,4 +1,5 @@
-"""uvicorn's HTTP protocol classes with LeBRQ's admission control (`lebrq.http.admission`).
+"""uvicorn's HTTP protocol classes with LeBRQ's admission control (`lebrq.http.admission`) and per-phase
+deadlines and sizes (`lebrq.http.deadlines`).
 
 uvicorn enforces ``--limit-concurrency`` inside its protocol classes, against open connections. These subclasses
 turn that check off and apply the same number, through `AdmissionGate`, to requests being computed; a refused
@@ -12,12 +13,14 @@ Select them by import string, for uvicorn's command line (``--http`` or ``UVICOR
 """
 
 import asyncio
+import json
 import logging
 
 from uvicorn.protocols.http.h11_impl import H11Protocol as BaseH11Protocol
 
 from lebrq.http.admission import admits, counted, overload_body
-from lebrq.http.guards import send_json
+from lebrq.http.deadlines import Deadlines, body_too_slow, head_progress
+from lebrq.http.guards import error, send_json
 
 logger = logging.getLogger("lebrq.admission")
 
@@ -75,17 +78,181 @@ def gate_for(config, server_state) -> AdmissionGate:
     return gate
 
 
-class AdmissionMixin:
-    """Replaces uvicorn's per-connection ``limit_concurrency`` check by the server's `AdmissionGate`."""
+def deadlines_for(server_state) -> Deadlines:
+    """The `Deadlines` of a uvicorn server (read from Django's settings once, kept on its ``server_state``)."""
+    deadlines = getattr(server_state, "lebrq_deadlines", None)
+    if deadlines is None:
+        from django.conf import settings
+
+        deadlines = Deadlines.from_settings(settings)
+        server_state.lebrq_deadlines = deadlines
+    return deadlines
+
+
+def json_error_response(status: int, reason: str, body: dict) -> bytes:
+    """A complete HTTP/1.1 response carrying ``body`` as JSON, asking to close the connection."""
+    payload = json.dumps(body).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + payload
+
+
+class LeBRQProtocolMixin:
+    """Admission by `AdmissionGate` instead of uvicorn's socket count, and the `Deadlines` of each phase.
+
+    State per connection: ``awaiting_head`` from the connection's start, and again from the end of each
+    response, until the parser completes a request head (uvicorn then makes a new request cycle).
+    """
 
     def __init__(self, config, server_state, app_state, _loop: asyncio.AbstractEventLoop | None = None):
+        self.deadlines = deadlines_for(server_state)
+        if config.h11_max_incomplete_event_size is None and self.deadlines.header_max_bytes:
+            # h11 answers a plain-text 400 past its own limit (16 KiB): keep it above ours, which answers 431.
+            config.h11_max_incomplete_event_size = self.deadlines.header_max_bytes + 1024
         super().__init__(config, server_state, app_state, _loop)
         self.app = gate_for(config, server_state)
         self.limit_concurrency = None  # uvicorn's socket count: off; the gate counts requests
+        self.awaiting_head = True
+        self.head_seen, self.head_tail = 0, b""
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.body_timer: asyncio.TimerHandle | None = None
+        self.body_received = 0
+        self.send_timer: asyncio.TimerHandle | None = None
+
+    # --- connection events -----------------------------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self.arm_head_timer()
+
+    def connection_lost(self, exc) -> None:
+        for timer in (self.head_timer, self.body_timer, self.send_timer):
+            if timer is not None:
+                timer.cancel()
+        self.head_timer = self.body_timer = self.send_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        limit = self.deadlines.header_max_bytes
+        if self.awaiting_head:
+            size, complete, self.head_tail = head_progress(self.head_seen, self.head_tail, data)
+            self.head_seen = 0 if complete else size
+            if limit and size > limit:
+                return self.refuse_head(size)
+        else:
+            self.body_received += len(data)
+        previous = self.cycle
+        super().data_received(data)
+        if self.cycle is not previous and self.cycle is not None:
+            self.head_completed()
+
+    def on_response_complete(self) -> None:
+        previous = self.cycle
+        super().on_response_complete()
+        self.cancel_body_timer()
+        if self.cycle is not previous:  # h11 started a pipelined request
+            self.head_completed()
+        elif not self.transport.is_closing():
+            self.awaiting_head = True
+            self.head_seen, self.head_tail = 0, b""
+            self.arm_head_timer()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.deadlines.send_timeout and self.send_timer is None:
+            self.send_timer = self.loop.call_later(self.deadlines.send_timeout, self.send_timed_out)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.send_timer is not None:
+            self.send_timer.cancel()
+            self.send_timer = None
+
+    # --- the request head ------------------------------------------------------------------------------------
+
+    def arm_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+        self.head_timer = None
+        if self.deadlines.header_timeout:
+            self.head_timer = self.loop.call_later(self.deadlines.header_timeout, self.head_timed_out)
+
+    def head_completed(self) -> None:
+        self.awaiting_head = False
+        self.head_seen, self.head_tail = 0, b""
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+        self.cancel_body_timer()
+        if self.deadlines.body_min_rate and self.cycle.more_body:
+            self.body_received = 0
+            self.body_timer = self.loop.call_later(self.deadlines.body_grace, self.check_body_rate, True)
+
+    def head_timed_out(self) -> None:
+        self.head_timer = None
+        idle = self.cycle is None or self.cycle.response_complete
+        if self.awaiting_head and idle and not self.transport.is_closing():
+            logger.info(
+                "[Deadline] closing %s: no complete request head in %ss", self.client, self.deadlines.header_timeout
+            )
+            self.transport.close()
+
+    def refuse_head(self, size: int) -> None:
+        limit = self.deadlines.header_max_bytes
+        logger.warning("[Deadline] 431 for %s: request head over %d bytes", self.client, limit)
+        detail = f"The request head (request line and header fields) may be at most {limit} bytes."
+        self.transport.write(
+            json_error_response(431, "Request Header Fields Too Large", error(detail, "header_too_large"))
+        )
+        self.transport.close()
+
+    # --- the request body ------------------------------------------------------------------------------------
+
+    def cancel_body_timer(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
+
+    def check_body_rate(self, first: bool = False) -> None:
+        """Every ``body_window`` seconds while the body is arriving: drop it when it came too slowly."""
+        self.body_timer = None
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body or cycle.response_complete or self.transport.is_closing():
+            return
+        waiting = self.flow.read_paused or getattr(cycle, "waiting_for_100_continue", False)
+        slow = not first and not waiting
+        slow = slow and body_too_slow(self.body_received, self.deadlines.body_window, self.deadlines.body_min_rate)
+        if slow:
+            logger.warning(
+                "[Deadline] 408 for %s %s: %d body bytes in %ss",
+                cycle.scope["method"],
+                cycle.scope["path"],
+                self.body_received,
+                self.deadlines.body_window,
+            )
+            if not cycle.response_started:
+                detail = f"The request body arrived slower than {self.deadlines.body_min_rate} bytes per second."
+                self.transport.write(json_error_response(408, "Request Timeout", error(detail, "request_timeout")))
+            self.transport.close()
+            return
+        self.body_received = 0
+        self.body_timer = self.loop.call_later(self.deadlines.body_window, self.check_body_rate)
+
+    # --- the response ----------------------------------------------------------------------------------------
+
+    def send_timed_out(self) -> None:
+        self.send_timer = None
+        if not self.transport.is_closing():
+            logger.warning(
+                "[Deadline] disconnecting %s: read nothing for %ss", self.client, self.deadlines.send_timeout
+            )
+            self.transport.abort()
 
 
-class H11Protocol(AdmissionMixin, BaseH11Protocol):
-    """uvicorn's h11 protocol with `AdmissionMixin`."""
+class H11Protocol(LeBRQProtocolMixin, BaseH11Protocol):
+    """uvicorn's h11 protocol with `LeBRQProtocolMixin`."""
 
 
 try:
@@ -95,7 +262,7 @@ except ImportError:  # httptools is not installed: h11 only
     AutoHTTPProtocol = H11Protocol
 else:
 
-    class HttpToolsProtocol(AdmissionMixin, BaseHttpToolsProtocol):
-        """uvicorn's httptools protocol with `AdmissionMixin`."""
+    class HttpToolsProtocol(LeBRQProtocolMixin, BaseHttpToolsProtocol):
+        """uvicorn's httptools protocol with `LeBRQProtocolMixin`."""
 
     AutoHTTPProtocol = HttpToolsProtocol
