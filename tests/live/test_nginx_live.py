@@ -169,3 +169,27 @@ def test_oversized_body_gets_the_json_error_from_nginx_and_http_redirects(proxie
     redirect = httpx.get(f"http://127.0.0.1:{http_port}/api/venues", follow_redirects=False)
     assert redirect.status_code == 301
     assert redirect.headers["location"] == "https://127.0.0.1/api/venues"
+
+
+def test_logins_past_the_per_address_rate_get_429_json_even_with_a_forged_forwarded_for(proxied):
+    """nginx's login zone (30/min, burst 20) is keyed by the TCP peer: X-Forwarded-For sent by a client changes
+    nothing. (Runs last in this module: the zone refills at one login every 2 s.)"""
+    _, url, _, context, _ = proxied
+    body = {"username": "customer", "password": "wrong"}
+    with httpx.Client(base_url=url, verify=context) as client:
+        statuses = [
+            client.post("/api/auth/login", json=body, headers={"X-Forwarded-For": f"10.0.0.{n}"}).status_code
+            for n in range(30)
+        ]
+        refused = client.post("/api/auth/login", json=body)
+    assert statuses[:20] == [401] * 20  # the burst; then one every 2 s (each wrong login takes a while)
+    assert 429 in statuses
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "5"
+    assert refused.json() == {
+        "detail": "Too many requests from this address; retry shortly.",
+        "success": False,
+        "message": "Too many requests from this address; retry shortly.",
+        "code": "too_many_requests",
+        "retry_after": 5,
+    }
