@@ -86,6 +86,8 @@ INSTALLED_APPS = [
 # ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (uploads/asgi.py).
 MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",
+    # Pooled DB connections go back once the response is built, before a slow client reads its body.
+    "lebrq.db.release.ReleaseConnectionsMiddleware",
     "lebrq.middleware.MemoryErrorMiddleware",
     "lebrq.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
