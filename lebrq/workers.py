@@ -19,8 +19,12 @@ Use it as ``worker_class = "lebrq.workers.UvicornWorker"`` (gunicorn.conf.py doe
 """
 
 import os
+import sys
 
+from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker as BaseUvicornWorker
+
+from lebrq.http.draining import DrainingServer
 
 
 def env_int(name: str, default: int) -> int:
@@ -60,3 +64,18 @@ class UvicornWorker(BaseUvicornWorker):
         "timeout_keep_alive": TIMEOUT_KEEP_ALIVE,
         "backlog": BACKLOG,
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # In-flight requests get gunicorn's graceful_timeout when the worker drains (max_requests, SIGTERM,
+        # SIGHUP), less a second so that they end before the master's SIGKILL; then they are cancelled.
+        self.config.timeout_graceful_shutdown = max(self.cfg.graceful_timeout - 1, 1)
+
+    async def _serve(self) -> None:
+        """uvicorn-worker's `_serve` with `lebrq.http.draining.DrainingServer` (heartbeats while draining)."""
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

@@ -24,6 +24,10 @@ from lebrq.http.guards import error, send_json
 
 logger = logging.getLogger("lebrq.admission")
 
+#: Seconds an idle or fresh connection stays open once the server starts shutting down: a request already on its
+#: way is still served (its response then closes the connection) instead of meeting a closed socket.
+DRAIN_IDLE_GRACE = 2.0
+
 
 class AdmissionGate:
     """ASGI wrapper counting requests in flight in one worker process and refusing those past ``limit``.
@@ -120,6 +124,8 @@ class LeBRQProtocolMixin:
         self.body_timer: asyncio.TimerHandle | None = None
         self.body_received = 0
         self.send_timer: asyncio.TimerHandle | None = None
+        self.draining = False
+        self.drain_timer: asyncio.TimerHandle | None = None
 
     # --- connection events -----------------------------------------------------------------------------------
 
@@ -128,10 +134,10 @@ class LeBRQProtocolMixin:
         self.arm_head_timer()
 
     def connection_lost(self, exc) -> None:
-        for timer in (self.head_timer, self.body_timer, self.send_timer):
+        for timer in (self.head_timer, self.body_timer, self.send_timer, self.drain_timer):
             if timer is not None:
                 timer.cancel()
-        self.head_timer = self.body_timer = self.send_timer = None
+        self.head_timer = self.body_timer = self.send_timer = self.drain_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -170,6 +176,26 @@ class LeBRQProtocolMixin:
             self.send_timer.cancel()
             self.send_timer = None
 
+    def shutdown(self) -> None:
+        """Called by the server when it starts shutting down (SIGTERM, SIGHUP, ``max_requests``).
+
+        uvicorn closes idle connections at once; a request whose bytes are already on the way then meets a
+        closed socket (a reset when they had arrived unread). Here an idle or fresh connection gets
+        `DRAIN_IDLE_GRACE` seconds: a request arriving meanwhile is served and its response closes the
+        connection; otherwise the connection is closed as idle. A request in progress finishes, then closes.
+        """
+        self.draining = True
+        if self.cycle is None or self.cycle.response_complete:
+            if self.drain_timer is None:
+                self.drain_timer = self.loop.call_later(DRAIN_IDLE_GRACE, self.close_if_idle)
+        else:
+            super().shutdown()
+
+    def close_if_idle(self) -> None:
+        self.drain_timer = None
+        if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+            self.timeout_keep_alive_handler()  # uvicorn's close of an idle connection (h11: its state, too)
+
     # --- the request head ------------------------------------------------------------------------------------
 
     def arm_head_timer(self) -> None:
@@ -180,6 +206,8 @@ class LeBRQProtocolMixin:
             self.head_timer = self.loop.call_later(self.deadlines.header_timeout, self.head_timed_out)
 
     def head_completed(self) -> None:
+        if self.draining:
+            self.cycle.keep_alive = False  # served, then the connection closes
         self.awaiting_head = False
         self.head_seen, self.head_tail = 0, b""
         if self.head_timer is not None:
