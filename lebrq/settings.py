@@ -212,6 +212,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=100)
 # Upper bound of each upload kind, in bytes (checked on Content-Length before the body is read).
 # Deadlines and sizes of each phase of a request (lebrq.http.deadlines): seconds, bytes, bytes/s; 0 turns one off.
+TLS_HANDSHAKE_TIMEOUT = env.float("TLS_HANDSHAKE_TIMEOUT", default=10.0)  # with UVICORN_LOOP=lebrq.http.loops:...
 REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
 REQUEST_HEADER_MAX_BYTES = env.int("REQUEST_HEADER_MAX_BYTES", default=16 * 1024)
 REQUEST_BODY_MIN_RATE = env.int("REQUEST_BODY_MIN_RATE", default=1024)

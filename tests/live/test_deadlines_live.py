@@ -139,3 +139,31 @@ def test_client_that_reads_nothing_is_disconnected(server, shared_media, tmp_pat
         except ConnectionResetError:
             pass
     assert received < 48 * MiB
+
+
+@pytest.fixture(scope="module", params=["lebrq.http.loops:UVLoop", "lebrq.http.loops:AsyncioLoop"])
+def tls_server(request, tmp_path_factory):
+    """The seed's command line with TLS, ``UVICORN_LOOP`` naming one of the project's loops."""
+    from .deploy_helpers import self_signed_certificate
+
+    name = request.param.rsplit(":", 1)[1].lower()
+    directory, env = prepared_environment(tmp_path_factory, f"tls_{name}", TLS_HANDSHAKE_TIMEOUT="1")
+    env.update(UVICORN_HTTP=PROTOCOLS["h11"], UVICORN_LOOP=request.param)
+    cert, key = self_signed_certificate(directory)
+    port = free_port()
+    server = CommandServer(directory, env, url=f"https://127.0.0.1:{port}", ca_file=cert)
+    server.command = [*seed_command(port), f"--ssl-keyfile={key}", f"--ssl-certfile={cert}"]
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_tls_handshake_not_finished_in_time_is_closed(tls_server):
+    """A TCP connection that never starts its TLS handshake is closed after TLS_HANDSHAKE_TIMEOUT (1 s here;
+    asyncio and uvloop otherwise wait 60 s); a real HTTPS client is still served."""
+    import httpx
+
+    port = int(tls_server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        assert 0.8 < seconds_until_closed(connection) < 5
+    assert httpx.get(tls_server.url + "/health", verify=tls_server.verify).status_code == 200
