@@ -25,7 +25,8 @@ def seed_uvicorn(tmp_path_factory):
     directory, env = prepared_environment(
         tmp_path_factory, "seed_tls", SECURE_SSL_REDIRECT="1", SECURE_HSTS_SECONDS="3600"
     )
-    env["UVICORN_HTTP"] = "lebrq.http.protocols:AutoHTTPProtocol"  # as deploy/lebrq.env.example and the unit set it
+    # As deploy/lebrq.env.example and the unit set them.
+    env.update(UVICORN_HTTP="lebrq.http.protocols:AutoHTTPProtocol", UVICORN_LOOP="lebrq.http.loops:new_event_loop")
     cert, key = self_signed_certificate(directory)
     port = free_port()
     server = CommandServer(directory, env, url=f"https://127.0.0.1:{port}", ca_file=cert)
