@@ -7,9 +7,10 @@ last, so this subclass carries the seed's `uvicorn ... --limit-concurrency 30 --
 --backlog 1024` there. Each value comes from the environment variable that the uvicorn command line itself reads
 (uvicorn's `UVICORN_` prefix), so one environment file configures both ways of running (deploy/README.md):
 
-- ``UVICORN_LIMIT_CONCURRENCY`` (default 30): requests being computed at once per worker process; past it the
-  worker answers 503 (JSON, ``Retry-After``) at once instead of queueing. Idle connections do not count: the
-  protocol classes of `lebrq.http.protocols` count work, not sockets (`lebrq.http.admission`).
+- ``UVICORN_LIMIT_CONCURRENCY`` (default 30): requests being computed at once per worker process; past it a
+  request waits up to ``ADMISSION_QUEUE_TIMEOUT`` (0.5 s) for a slot, then gets 503 (JSON, ``Retry-After``).
+  Idle connections do not count: the protocol classes of `lebrq.http.protocols` count work, not sockets
+  (`lebrq.http.admission`).
 - ``UVICORN_HTTP`` (default ``lebrq.http.protocols:AutoHTTPProtocol``): the HTTP protocol class.
 - ``UVICORN_TIMEOUT_KEEP_ALIVE`` (default 5): seconds an idle keep-alive connection is held open.
 - ``UVICORN_BACKLOG`` (default 1024): the listen(2) queue. Under gunicorn the listening socket is the master's,

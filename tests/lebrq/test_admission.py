@@ -111,3 +111,49 @@ def test_gate_releases_the_slot_when_the_app_fails():
     with pytest.raises(RuntimeError):
         asyncio.run(gate(http_scope("/api/venues"), receive, send))
     assert gate.in_flight == 0
+
+
+def test_gate_queues_past_the_limit_for_up_to_queue_timeout():
+    """With one slot taken, a second request waits; when the first response starts the waiter gets the slot
+    (never more than ``limit`` in flight); a third, waiting longer than ``queue_timeout``, is refused."""
+    proceed = asyncio.Event()
+    peak = 0
+
+    async def app(scope, receive, send):
+        nonlocal peak
+        peak = max(peak, gate.in_flight)
+        if scope["path"] == "/first":
+            await proceed.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    gate = AdmissionGate(app, limit=1, retry_after=1, queue_timeout=0.2)
+
+    async def request(path):
+        messages = []
+
+        async def send(message):
+            messages.append(message)
+
+        await gate(http_scope(path), receive, send)
+        return messages[0]["status"]
+
+    async def scenario():
+        first = asyncio.create_task(request("/first"))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(request("/second"))
+        await asyncio.sleep(0.05)
+        proceed.set()
+        statuses = [await first, await second]
+        proceed.clear()
+        blocked = asyncio.create_task(request("/first"))
+        await asyncio.sleep(0)
+        statuses.append(await request("/third"))  # waits 0.2 s, then refused
+        proceed.set()
+        statuses.append(await blocked)
+        return statuses
+
+    assert asyncio.run(scenario()) == [200, 200, 503, 200]
+    assert peak == 1
+    assert gate.in_flight == 0
+    assert not gate.waiters
