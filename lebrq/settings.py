@@ -221,6 +221,17 @@ _UPLOAD_MAX_DEFAULTS = {"image": 15 * MiB, "video": 2048 * MiB, "document": 25 *
 UPLOAD_MAX_BYTES = {
     kind: env.int(f"UPLOAD_MAX_{kind.upper()}_BYTES", default=_UPLOAD_MAX_DEFAULTS[kind]) for kind in UPLOAD_KINDS
 }
+# Deadlines and sizes of each phase of a request (lebrq.http.deadlines): seconds, bytes, bytes/s; 0 turns one off.
+TLS_HANDSHAKE_TIMEOUT = env.float("TLS_HANDSHAKE_TIMEOUT", default=10.0)  # with UVICORN_LOOP=lebrq.http.loops:...
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_HEADER_MAX_BYTES = env.int("REQUEST_HEADER_MAX_BYTES", default=16 * 1024)
+REQUEST_BODY_MIN_RATE = env.int("REQUEST_BODY_MIN_RATE", default=1024)
+REQUEST_BODY_RATE_WINDOW = env.float("REQUEST_BODY_RATE_WINDOW", default=10.0)
+REQUEST_BODY_GRACE = env.float("REQUEST_BODY_GRACE", default=10.0)
+SEND_TIMEOUT = env.float("SEND_TIMEOUT", default=30.0)
+# Uploads of one user running at once, per worker process (lebrq.http.early); past it 429 + Retry-After (seconds).
+UPLOADS_PER_USER = env.int("UPLOADS_PER_USER", default=2)
+UPLOAD_RETRY_AFTER = env.int("UPLOAD_RETRY_AFTER", default=5)
 # --- Upload content checks (uploads/verify.py, uploads/scrub.py) ---
 # Largest image accepted, in pixels (width x height x frames), read from the header before decoding.
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
@@ -244,6 +255,10 @@ MEMORY_THRESHOLD_PERCENT = env.float("MEMORY_THRESHOLD_PERCENT", default=85.0)
 MEMORY_CRITICAL_PERCENT = env.float("MEMORY_CRITICAL_PERCENT", default=90.0)
 MEMORY_SAMPLE_INTERVAL = env.float("MEMORY_SAMPLE_INTERVAL", default=0.25)
 MEMORY_RETRY_AFTER = env.int("MEMORY_RETRY_AFTER", default=5)
+# Seconds in Retry-After of a 503 for a request past the concurrency cap (lebrq.http.protocols).
+OVERLOAD_RETRY_AFTER = env.int("OVERLOAD_RETRY_AFTER", default=1)
+# Seconds a request past the concurrency cap waits for a slot before that 503.
+ADMISSION_QUEUE_TIMEOUT = env.float("ADMISSION_QUEUE_TIMEOUT", default=0.5)
 MEMORY_MAX_RSS_MB = env.int("MEMORY_MAX_RSS_MB", default=0)  # 0: no per-process cap
 MEMORY_GC_INTERVAL = env.float("MEMORY_GC_INTERVAL", default=0)  # seconds; 0: no periodic collection
 # Freeze the objects of start-up out of the collector's reach, and again GC_FREEZE_WARM_AFTER seconds later
@@ -263,7 +278,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["lebrq.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "lebrq.errors.exception_handler",
