@@ -122,13 +122,14 @@ def test_cors_headers_on_every_layer(workers):
     unauthorized = httpx.get(a.url + "/api/bookings", headers={"Origin": ORIGIN})
     assert unauthorized.status_code == 401
     assert unauthorized.headers["access-control-allow-origin"] == ORIGIN
-    # 413 from the ASGI upload guard, before Django and before the body is read.
-    too_big = httpx.post(
+    # 401 from the ASGI head guard (lebrq.http.early), before Django and before the body is read.
+    anonymous = httpx.post(
         a.url + "/api/uploads/image", headers={"Origin": ORIGIN, "Content-Length": "5000"}, content=b"x" * 5000
     )
-    assert too_big.status_code == 413
-    assert too_big.headers["access-control-allow-origin"] == ORIGIN
-    assert "Retry-After" in too_big.headers["access-control-expose-headers"]
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "not_authenticated"
+    assert anonymous.headers["access-control-allow-origin"] == ORIGIN
+    assert "Retry-After" in anonymous.headers["access-control-expose-headers"]
     other = httpx.post(a.url + "/api/uploads/image", headers={"Origin": "http://evil.example"}, content=b"x" * 5000)
-    assert other.status_code == 413
+    assert other.status_code == 401
     assert "access-control-allow-origin" not in other.headers
