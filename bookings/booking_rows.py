@@ -20,7 +20,14 @@ from django.db.models import Model, QuerySet
 from rest_framework import serializers
 
 from .models import Booking, BookingItem, Payment, Space
-from .serializers import BookingItemSerializer, BookingSerializer, PaymentSerializer, SpaceSerializer
+from .serializers import (
+    LOCAL_DATETIME_FIELDS,
+    BookingItemSerializer,
+    BookingSerializer,
+    PaymentSerializer,
+    SpaceSerializer,
+    local_datetime,
+)
 
 _DATETIME = serializers.DateTimeField()
 
@@ -69,17 +76,13 @@ NESTED = ("space", "items", "payments")
 BOOKING_SPECS = _specs(
     [name for name in BookingSerializer.Meta.fields if name not in NESTED],
     {"venue_name": "space__venue__name"},
-    {
-        "start_datetime": _datetime,
-        "end_datetime": _datetime,
-        "created_at": _datetime,
-        "updated_at": _datetime,
-        "total_amount": _decimal(Booking, "total_amount"),
-    },
+    {"total_amount": _decimal(Booking, "total_amount")},
 )
+#: The venue's time zone, in which the booking's instants (`LOCAL_DATETIME_FIELDS`) are given.
+ZONE_COLUMN = "space__venue__time_zone"
 
 #: Columns of one booking row; ``space__…`` and ``space__venue__name`` come through the joins.
-BOOKING_COLUMNS = tuple(dict.fromkeys(column for _, column, _ in BOOKING_SPECS + SPACE_SPECS))
+BOOKING_COLUMNS = tuple(dict.fromkeys([*(column for _, column, _ in BOOKING_SPECS + SPACE_SPECS), ZONE_COLUMN]))
 ITEM_COLUMNS = ("booking_id", *(column for _, column, _ in ITEM_SPECS))
 PAYMENT_COLUMNS = ("booking_id", *(column for _, column, _ in PAYMENT_SPECS))
 #: Output keys in `BookingSerializer.Meta.fields` order.
@@ -88,6 +91,8 @@ _KEYS = tuple(BookingSerializer.Meta.fields)
 
 def _booking(row: dict, items: list[dict], payments: list[dict], staff: bool) -> dict:
     values = _build(BOOKING_SPECS, row)
+    for name in LOCAL_DATETIME_FIELDS:
+        values[name] = local_datetime(row[name], row[ZONE_COLUMN])
     values.update(space=_build(SPACE_SPECS, row), items=items, payments=payments)
     data = {key: values[key] for key in _KEYS}
     if not staff:

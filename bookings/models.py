@@ -2,6 +2,7 @@
 
 import contextlib
 import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +19,19 @@ def validate_gstin_field(value: str) -> None:
         raise ValidationError(str(exc), code="invalid_gstin") from exc
 
 
+def default_time_zone() -> str:
+    """A new venue's time zone: settings.TIME_ZONE (an IANA name such as ``"Asia/Kolkata"``)."""
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(value: str) -> None:
+    """Model-field validator: `ValidationError` unless ``value`` names an IANA time zone known to `zoneinfo`."""
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise ValidationError(f"{value!r} is not a known time zone.", code="invalid_time_zone") from exc
+
+
 def new_booking_reference() -> str:
     """Return a fresh booking reference: ``"BK-"`` followed by 10 uppercase hex digits (40 random bits)."""
     return "BK-" + secrets.token_hex(5).upper()
@@ -28,6 +42,12 @@ class Venue(models.Model):
     address = models.TextField(blank=True)
     city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=100, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="IANA time zone of the venue: naive booking times are read in it, invoices print in it.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

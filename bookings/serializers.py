@@ -1,14 +1,30 @@
 """Serializers of the bookings API, in the original app's JSON shapes."""
 
+import functools
+from datetime import UTC
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from django.conf import settings
+from django.utils import timezone
 from rest_framework import serializers
 
 from .gst import validate_gstin
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
 
 MAX_MONEY = Decimal("9999999999.99")
+#: A booking's instants, given in its venue's local time with the offset (`local_datetime`).
+LOCAL_DATETIME_FIELDS = ("start_datetime", "end_datetime", "created_at", "updated_at")
+
+
+@functools.lru_cache(maxsize=64)
+def _local_field(zone_name: str) -> serializers.DateTimeField:
+    return serializers.DateTimeField(default_timezone=ZoneInfo(zone_name))
+
+
+def local_datetime(value, zone_name: str) -> str | None:
+    """DRF's ISO 8601 of the aware ``value`` in the time zone ``zone_name`` (a venue's), with its offset
+    (``2026-03-08T03:30:00-04:00``; ``Z`` for UTC); None stays None."""
+    return _local_field(zone_name).to_representation(value) if value is not None else None
 
 
 class SpaceSerializer(serializers.ModelSerializer):
@@ -49,7 +65,8 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 
 class BookingSerializer(serializers.ModelSerializer):
-    """A booking as clients read it; ``admin_note`` is shown to staff only."""
+    """A booking as clients read it; ``admin_note`` is shown to staff only; its instants
+    (`LOCAL_DATETIME_FIELDS`) are in the venue's time zone, with the offset."""
 
     space = SpaceSerializer(read_only=True)
     venue_name = serializers.CharField(source="space.venue.name", read_only=True)
@@ -88,6 +105,9 @@ class BookingSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
+        zone_name = instance.space.venue.time_zone
+        for name in LOCAL_DATETIME_FIELDS:
+            data[name] = local_datetime(getattr(instance, name), zone_name)
         request = self.context.get("request")
         if not (request and request.user and request.user.is_staff):
             data.pop("admin_note")
@@ -123,7 +143,16 @@ class ItemLineSerializer(serializers.Serializer):
 
 class BookingDateTimeField(serializers.DateTimeField):
     """A booking's start or end: ISO 8601, between the years 2000 and 9998 (400 otherwise, never a 500 from a
-    date that cannot be converted to UTC)."""
+    date that cannot be converted to UTC). A value with an offset becomes an aware UTC datetime; one without stays
+    naive, to be read in the venue's time zone by the service (`bookings.rules.as_utc`)."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            self.fail("overflow")
 
     def to_internal_value(self, value):
         try:
@@ -142,7 +171,8 @@ class CustomItemSerializer(serializers.Serializer):
 
 
 class BookingCreateSerializer(serializers.Serializer):
-    """Input of ``POST /api/bookings``; datetimes without an offset are read in settings.TIME_ZONE."""
+    """Input of ``POST /api/bookings``; datetimes without an offset are read in the venue's time zone. The time
+    rules (`bookings.rules`) are applied by the service, which knows the venue."""
 
     space_id = serializers.IntegerField(min_value=1)
     start_datetime = BookingDateTimeField()
@@ -152,13 +182,3 @@ class BookingCreateSerializer(serializers.Serializer):
     custom_items = CustomItemSerializer(many=True, required=False, default=list, max_length=100)
     customer_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     event_type = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-
-    def validate(self, attrs):
-        start, end = attrs["start_datetime"], attrs["end_datetime"]
-        if end <= start:
-            raise serializers.ValidationError({"end_datetime": ["Must be after start_datetime."]})
-        if (end - start).days > settings.BOOKING_MAX_DAYS:
-            raise serializers.ValidationError(
-                {"end_datetime": [f"A booking lasts at most {settings.BOOKING_MAX_DAYS} days."]}
-            )
-        return attrs

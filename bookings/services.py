@@ -7,11 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from lebrq.exceptions import InvalidBooking, InvoiceIssued, NotCancellable, SlotConflict
 
-from . import pricing
-from .models import Booking, BookingItem, Item, Space
+from . import pricing, rules
+from .models import Booking, BookingItem, Item, Space, Venue
 
 #: Largest amount a booking's total and line totals can hold (their columns: 14 digits, 2 decimal places), INR.
 MAX_TOTAL = Decimal("999999999999.99")
@@ -51,14 +52,19 @@ def create_booking(
 ) -> Booking:
     """Create a pending booking with its lines and total; ``items`` is ``[(item_id, quantity), ...]``.
 
-    The space row is locked (``SELECT ... FOR UPDATE``) so two concurrent requests for one slot are serialised.
-    Raises `InvalidBooking` for an unknown/inactive space or item, too many attendees or a total above
-    `MAX_TOTAL`, and `SlotConflict` when the slot overlaps an approved, confirmed or paid booking of the same space.
+    ``start`` and ``end`` are aware, or naive local times of the venue (`rules.as_utc`); the time rules
+    (`rules.check_times`) apply as of now. The space row is locked (``SELECT ... FOR UPDATE``) so two concurrent
+    requests for one slot are serialised. Raises `InvalidBooking` for an unknown/inactive space or item, too many
+    attendees, a total above `MAX_TOTAL` or a time the rules refuse, and `SlotConflict` when the slot overlaps an
+    approved, confirmed or paid booking of the same space.
     """
     # Locks the space row only (a join would lock its venue too, serialising every space of the venue).
     space = Space.objects.select_for_update().filter(pk=space_id, is_active=True).first()
     if space is None:
         raise InvalidBooking("space_id", f"Space {space_id} does not exist.")
+    zone = rules.venue_zone(Venue.objects.values_list("time_zone", flat=True).get(pk=space.venue_id))
+    start, end = rules.as_utc(start, zone, "start_datetime"), rules.as_utc(end, zone, "end_datetime")
+    rules.check_times(start, end, timezone.now())
     if attendees > space.capacity:
         raise InvalidBooking("attendees", f"The space holds at most {space.capacity} people.")
     if overlapping(space, start, end).exists():

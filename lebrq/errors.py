@@ -59,6 +59,14 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "bad_request": "a malformed request (header, query string or multipart body)",
         "parse_error": "a body that cannot be parsed",
         "incomplete_upload": "an upload body that ends before its closing multipart boundary",
+        "nonexistent_time": "a local booking time skipped by a daylight-saving change in the venue's time zone",
+        "ambiguous_time": "a local booking time that happens twice in the venue's time zone (give the offset)",
+        "in_the_past": "a booking that starts before now",
+        "too_soon": "a booking that starts sooner than BOOKING_MIN_LEAD minutes from now",
+        "beyond_horizon": "a booking that starts later than BOOKING_MAX_HORIZON days from now",
+        "too_short": "a booking shorter than BOOKING_MIN_DURATION minutes",
+        "too_long": "a booking longer than BOOKING_MAX_DAYS days",
+        "whole_minutes": "a booking time with seconds",
     },
     401: {
         "not_authenticated": "no bearer token",
@@ -183,7 +191,7 @@ def _code_of(exc: exceptions.APIException) -> str:
 def _as_api_exception(exc: domain.DomainError) -> exceptions.APIException | None:
     """A DRF exception carrying `domain_error`'s status, code and detail (and ``Retry-After`` as ``wait``)."""
     if isinstance(exc, domain.InvalidBooking):
-        return exceptions.ValidationError({exc.field: [str(exc)]}, code="invalid")
+        return exceptions.ValidationError({exc.field: [str(exc)]}, code=exc.code)
     mapped = domain_error(exc)
     if mapped is None:
         return None

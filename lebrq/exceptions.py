@@ -13,11 +13,13 @@ class DomainError(Exception):
 
 class InvalidBooking(DomainError):
     """The booking request names something that cannot be booked (an unknown or inactive space or item, more
-    attendees than the space holds, a total beyond the money columns); ``field`` is the request field at fault."""
+    attendees than the space holds, a total beyond the money columns, a time the booking rules refuse); ``field`` is
+    the request field at fault, ``code`` a stable name of the rule (listed under 400 in `lebrq.errors.ERROR_CODES`)."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, code: str = "invalid"):
         super().__init__(message)
         self.field = field
+        self.code = code
 
 
 class BookingConflict(DomainError):

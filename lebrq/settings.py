@@ -312,3 +312,8 @@ LOGGING = {
 
 # --- Bookings -------------------------------------------------------------------------------------------
 BOOKING_MAX_DAYS = env.int("BOOKING_MAX_DAYS", default=31)
+# Time rules of bookings made through the API (bookings.rules): the earliest start is now + BOOKING_MIN_LEAD
+# minutes, the latest now + BOOKING_MAX_HORIZON days; a booking lasts at least BOOKING_MIN_DURATION minutes.
+BOOKING_MIN_LEAD = env.int("BOOKING_MIN_LEAD", default=0)
+BOOKING_MAX_HORIZON = env.int("BOOKING_MAX_HORIZON", default=730)
+BOOKING_MIN_DURATION = env.int("BOOKING_MIN_DURATION", default=30)

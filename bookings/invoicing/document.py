@@ -26,7 +26,7 @@ TAX_INVOICE = "TAX INVOICE"
 
 @dataclass(frozen=True)
 class Invoice:
-    """Everything an invoice shows, as values: money in `Decimal` INR, datetimes aware in settings.TIME_ZONE.
+    """Everything an invoice shows, as values: money in `Decimal` INR, datetimes aware in the venue's time zone.
 
     ``seller`` is settings.INVOICE_SELLER; ``buyer`` has ``name``, ``phone``, ``email``, ``address`` and ``gstin``
     (str, "" when not given); ``title`` is `PROFORMA_INVOICE` or `TAX_INVOICE`; ``invoice_number`` is the tax
@@ -94,7 +94,7 @@ def build_invoice(booking: Booking, now: datetime | None = None) -> Invoice:
     """The invoice of ``booking`` as of ``now`` (default: the current time); a TAX INVOICE is numbered by
     `issue_invoice_number` (a database write, the first time).
 
-    Lines: the space rental (exact booked hours × ``space.price_per_hour``, SAC settings.SAC_VENUE_RENTAL), then
+    Lines: the space rental (exact elapsed booked hours × ``space.price_per_hour``, SAC settings.SAC_VENUE_RENTAL), then
     each `BookingItem` (quantity × unit_price). Place of supply: a venue for a function, with the services
     supplied at it, is supplied where the property is (IGST Act s.12(3)(c)), whatever the buyer's state or GSTIN;
     the venues are in the seller's state, so the place of supply is the seller's state and the tax is CGST + SGST
@@ -104,11 +104,11 @@ def build_invoice(booking: Booking, now: datetime | None = None) -> Invoice:
     """
     now = now or timezone.now()
     title = invoice_title(booking, now)
-    tz = ZoneInfo(settings.TIME_ZONE)
+    space = booking.space
+    tz = ZoneInfo(space.venue.time_zone)
     number = issue_invoice_number(booking, now) if title == TAX_INVOICE else None
     issued_at = booking.invoice_issued_at if number else now
     seller = dict(settings.INVOICE_SELLER)
-    space = booking.space
     start = timezone.localtime(booking.start_datetime, tz)
     end = timezone.localtime(booking.end_datetime, tz)
 

@@ -21,7 +21,7 @@ def format_invoice_number(financial_year: str, serial: int) -> str:
 
 def issue_invoice_number(booking: Booking, now: datetime) -> str:
     """The booking's tax invoice number, taking the next serial of ``now``'s financial year (April–March in
-    settings.TIME_ZONE) if it has none yet. Sets ``booking.invoice_number`` and ``booking.invoice_issued_at``.
+    the venue's time zone) if it has none yet. Sets ``booking.invoice_number`` and ``booking.invoice_issued_at``.
 
     Consecutive, without gaps or repeats, under concurrent requests (CGST Rules 2017, Rule 46(b)): in one
     transaction the booking row is locked (a second request for the same booking waits, then finds the number),
@@ -31,7 +31,7 @@ def issue_invoice_number(booking: Booking, now: datetime) -> str:
     """
     if booking.invoice_number:
         return booking.invoice_number
-    year = gst.financial_year(timezone.localtime(now, ZoneInfo(settings.TIME_ZONE)).date())
+    year = gst.financial_year(timezone.localtime(now, ZoneInfo(booking.space.venue.time_zone)).date())
     InvoiceCounter.objects.get_or_create(financial_year=year)  # first of the year; a racing create is absorbed
     with transaction.atomic():
         number, issued_at = (
