@@ -126,7 +126,7 @@ def test_a_change_makes_a_new_revision(server):
 
 
 def test_renders_at_capacity_get_503_with_retry_after(server):
-    start = timezone.now().replace(microsecond=0) + timedelta(days=400)
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(days=400)
     with server.client() as client:
         space_id = demo_booking(client, "BK-00000DE001")["space_id"]
         ids = []
