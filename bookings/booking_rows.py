@@ -19,6 +19,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
 
+from . import money
 from .models import Booking, BookingItem, Payment, Space
 from .serializers import (
     LOCAL_DATETIME_FIELDS,
@@ -71,8 +72,8 @@ ITEM_SPECS = _specs(
 )
 PAYMENT_SPECS = _specs(PaymentSerializer.Meta.fields, {}, {"amount": _decimal(Payment, "amount"), "paid_at": _datetime})
 #: The booking's own keys: every ``BookingSerializer.Meta.fields`` but the nested ``space``, ``items`` and
-#: ``payments`` (filled in by `_booking`).
-NESTED = ("space", "items", "payments")
+#: ``payments`` and the computed `money.MONEY_KEYS` (filled in by `_booking`).
+NESTED = ("space", "items", "payments", *money.MONEY_KEYS)
 BOOKING_SPECS = _specs(
     [name for name in BookingSerializer.Meta.fields if name not in NESTED],
     {"venue_name": "space__venue__name"},
@@ -89,11 +90,22 @@ PAYMENT_COLUMNS = ("booking_id", *(column for _, column, _ in PAYMENT_SPECS))
 _KEYS = tuple(BookingSerializer.Meta.fields)
 
 
-def _booking(row: dict, items: list[dict], payments: list[dict], staff: bool) -> dict:
+def _booking(row: dict, items: list[dict], payments: list[dict], amounts: dict, staff: bool) -> dict:
+    """One booking's output; ``amounts`` has its raw ``lines`` (name, hsn_sac, quantity, unit_price) and ``paid``
+    (successful payment amounts) for `money.booking_money`."""
     values = _build(BOOKING_SPECS, row)
     for name in LOCAL_DATETIME_FIELDS:
         values[name] = local_datetime(row[name], row[ZONE_COLUMN])
     values.update(space=_build(SPACE_SPECS, row), items=items, payments=payments)
+    values.update(
+        money.booking_money(
+            row["start_datetime"],
+            row["end_datetime"],
+            row["space__price_per_hour"],
+            amounts.get("lines", ()),
+            amounts.get("paid", ()),
+        )
+    )
     data = {key: values[key] for key in _KEYS}
     if not staff:
         del data["admin_note"]
@@ -111,9 +123,13 @@ def bookings(queryset: QuerySet, *, staff: bool) -> list[dict]:
         return []
     ids = [row["id"] for row in rows]
     items: dict[int, list[dict]] = defaultdict(list)
+    amounts: dict[int, dict[str, list]] = defaultdict(lambda: {"lines": [], "paid": []})
     for row in BookingItem.objects.filter(booking_id__in=ids).order_by("id").values(*ITEM_COLUMNS):
         items[row["booking_id"]].append(_build(ITEM_SPECS, row))
+        amounts[row["booking_id"]]["lines"].append((row["name"], row["hsn_sac"], row["quantity"], row["unit_price"]))
     payments: dict[int, list[dict]] = defaultdict(list)
     for row in Payment.objects.filter(booking_id__in=ids).order_by("id").values(*PAYMENT_COLUMNS):
         payments[row["booking_id"]].append(_build(PAYMENT_SPECS, row))
-    return [_booking(row, items[row["id"]], payments[row["id"]], staff) for row in rows]
+        if row["status"] == Payment.Status.SUCCESS:
+            amounts[row["booking_id"]]["paid"].append(row["amount"])
+    return [_booking(row, items[row["id"]], payments[row["id"]], amounts[row["id"]], staff) for row in rows]

@@ -6,12 +6,16 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from . import money
 from .gst import validate_gstin
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
 
 MAX_MONEY = Decimal("9999999999.99")
+#: Largest id the tables hold (BigAutoField: a signed 64-bit integer); a larger one is a 400, never a 500.
+MAX_ID = 2**63 - 1
 #: A booking's instants, given in its venue's local time with the offset (`local_datetime`).
 LOCAL_DATETIME_FIELDS = ("start_datetime", "end_datetime", "created_at", "updated_at")
 
@@ -64,8 +68,35 @@ class PaymentSerializer(serializers.ModelSerializer):
         fields = ["id", "amount", "provider", "provider_reference", "status", "paid_at"]
 
 
+@extend_schema_field({"type": "string", "format": "decimal", "example": "5900.00"})
+class BookingMoneyField(serializers.Field):
+    """One of a booking's computed amounts (`bookings.money.MONEY_KEYS`: GST, grand total, balance due...), INR
+    as a string with 2 decimal places; all of them are computed once per booking (`booking_money_json`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, source="*", **kwargs)
+
+    def to_representation(self, booking):
+        return booking_money_json(booking)[self.field_name]
+
+
+def booking_money_json(booking) -> dict[str, str]:
+    """`money.booking_money` of a `Booking` instance (its space, items and payments), kept on the instance."""
+    cached = getattr(booking, "_money_json", None)
+    if cached is None:
+        cached = booking._money_json = money.booking_money(
+            booking.start_datetime,
+            booking.end_datetime,
+            booking.space.price_per_hour,
+            [(item.name, item.hsn_sac, item.quantity, item.unit_price) for item in booking.items.all()],
+            [p.amount for p in booking.payments.all() if p.status == Payment.Status.SUCCESS],
+        )
+    return cached
+
+
 class BookingSerializer(serializers.ModelSerializer):
-    """A booking as clients read it; ``admin_note`` is shown to staff only; its instants
+    """A booking as clients read it; ``admin_note`` is shown to staff only. ``total_amount`` is the taxable value
+    (before GST); ``tax`` … ``balance_due`` are what the invoice says (`bookings.money`). Its instants
     (`LOCAL_DATETIME_FIELDS`) are in the venue's time zone, with the offset."""
 
     space = SpaceSerializer(read_only=True)
@@ -73,6 +104,14 @@ class BookingSerializer(serializers.ModelSerializer):
     customer_id = serializers.IntegerField(read_only=True)
     items = BookingItemSerializer(many=True, read_only=True)
     payments = PaymentSerializer(many=True, read_only=True)
+    tax = BookingMoneyField()
+    cgst = BookingMoneyField()
+    sgst = BookingMoneyField()
+    igst = BookingMoneyField()
+    round_off = BookingMoneyField()
+    grand_total = BookingMoneyField()
+    amount_paid = BookingMoneyField()
+    balance_due = BookingMoneyField()
 
     class Meta:
         model = Booking
@@ -91,6 +130,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "customer_note",
             "admin_note",
             "total_amount",
+            *money.MONEY_KEYS,
             "billing_name",
             "billing_phone",
             "billing_email",
@@ -137,7 +177,7 @@ class BillingSerializer(serializers.ModelSerializer):
 
 
 class ItemLineSerializer(serializers.Serializer):
-    item_id = serializers.IntegerField(min_value=1)
+    item_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
 
 
@@ -174,7 +214,7 @@ class BookingCreateSerializer(serializers.Serializer):
     """Input of ``POST /api/bookings``; datetimes without an offset are read in the venue's time zone. The time
     rules (`bookings.rules`) are applied by the service, which knows the venue."""
 
-    space_id = serializers.IntegerField(min_value=1)
+    space_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     start_datetime = BookingDateTimeField()
     end_datetime = BookingDateTimeField()
     attendees = serializers.IntegerField(min_value=1, max_value=100_000, default=1)

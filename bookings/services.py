@@ -1,4 +1,5 @@
-"""Booking operations that lock rows: create (with the slot check), cancel, and set the invoice's buyer.
+"""Booking operations: check and price a request (`plan_booking`, the quote), and those that lock rows: create
+(with the slot check), cancel, and set the invoice's buyer.
 
 They raise the project's own exceptions (`lebrq.exceptions`), which `lebrq.errors` maps to HTTP."""
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -37,6 +39,79 @@ def overlapping(space: Space, start: datetime, end: datetime):
     )
 
 
+@dataclass(frozen=True)
+class BookingPlan:
+    """A priced booking request, not stored: ``start``/``end`` aware UTC instants, ``lines`` unsaved
+    `BookingItem` rows with their ``line_total``, ``total`` the taxable value (INR, rental + lines)."""
+
+    space: Space
+    start: datetime
+    end: datetime
+    attendees: int
+    lines: list[BookingItem]
+    total: Decimal
+
+
+def plan_booking(
+    space: Space,
+    *,
+    start: datetime,
+    end: datetime,
+    attendees: int,
+    items: list[tuple[int, int]],
+    custom_items: list[CustomLine],
+) -> BookingPlan:
+    """Check and price a booking request for ``space`` (active), writing nothing.
+
+    ``start`` and ``end`` are aware, or naive local times of the venue (`rules.as_utc`); the time rules
+    (`rules.check_times`) apply as of now. ``items`` is ``[(item_id, quantity), ...]``; a custom line's SAC is
+    settings.SAC_CUSTOM_LINE and its line total at most settings.CUSTOM_LINE_MAX_TOTAL INR. Raises
+    `InvalidBooking` for a time the rules refuse, more attendees than the space holds, an unknown or inactive
+    item, a custom line or a total above its bound (`MAX_TOTAL`).
+    """
+    zone = rules.venue_zone(Venue.objects.values_list("time_zone", flat=True).get(pk=space.venue_id))
+    start, end = rules.as_utc(start, zone, "start_datetime"), rules.as_utc(end, zone, "end_datetime")
+    rules.check_times(start, end, timezone.now())
+    if attendees > space.capacity:
+        raise InvalidBooking("attendees", f"The space holds at most {space.capacity} people.")
+    catalogue = Item.objects.in_bulk([item_id for item_id, _ in items])
+    lines = []
+    for item_id, quantity in items:
+        item = catalogue.get(item_id)
+        if item is None or not item.is_active:
+            raise InvalidBooking("items", f"Item {item_id} does not exist.")
+        lines.append(
+            BookingItem(item=item, name=item.name, hsn_sac=item.hsn_sac, quantity=quantity, unit_price=item.unit_price)
+        )
+    for custom in custom_items:
+        line = BookingItem(
+            name=custom.name, hsn_sac=settings.SAC_CUSTOM_LINE, quantity=custom.quantity, unit_price=custom.unit_price
+        )
+        if pricing.line_total(line.quantity, line.unit_price) > settings.CUSTOM_LINE_MAX_TOTAL:
+            raise InvalidBooking(
+                "custom_items", f"A custom line may total at most {settings.CUSTOM_LINE_MAX_TOTAL} INR."
+            )
+        lines.append(line)
+    for line in lines:
+        line.line_total = pricing.line_total(line.quantity, line.unit_price)
+    rental = pricing.rental_amount(start, end, space.price_per_hour)
+    total = pricing.booking_total(rental, (line.line_total for line in lines))
+    if total > MAX_TOTAL or any(line.line_total > MAX_TOTAL for line in lines):
+        raise InvalidBooking("custom_items", f"The booking total may be at most {MAX_TOTAL} INR.")
+    return BookingPlan(space=space, start=start, end=end, attendees=attendees, lines=lines, total=total)
+
+
+def active_space(space_id: int, *, lock: bool = False) -> Space:
+    """The active space ``space_id``, its row locked (``SELECT ... FOR UPDATE``) when ``lock``; raises
+    `InvalidBooking` when there is none. Locks the space row only (a join would lock its venue too, serialising
+    every space of the venue)."""
+    spaces = Space.objects.select_for_update() if lock else Space.objects.all()
+    space = spaces.filter(pk=space_id, is_active=True).first()
+    if space is None:
+        raise InvalidBooking("space_id", f"Space {space_id} does not exist.")
+    return space
+
+
 @transaction.atomic
 def create_booking(
     *,
@@ -50,58 +125,34 @@ def create_booking(
     customer_note: str = "",
     event_type: str = "",
 ) -> Booking:
-    """Create a pending booking with its lines and total; ``items`` is ``[(item_id, quantity), ...]``.
+    """Create a pending booking as `plan_booking` checks and prices it (its errors are raised as they are).
 
-    ``start`` and ``end`` are aware, or naive local times of the venue (`rules.as_utc`); the time rules
-    (`rules.check_times`) apply as of now. The space row is locked (``SELECT ... FOR UPDATE``) so two concurrent
-    requests for one slot are serialised. Raises `InvalidBooking` for an unknown/inactive space or item, too many
-    attendees, a total above `MAX_TOTAL` or a time the rules refuse, and `SlotConflict` when the slot overlaps an
-    approved, confirmed or paid booking of the same space.
+    The space row is locked (`active_space`) so two concurrent requests for one slot are serialised. Raises
+    `SlotConflict` when the slot overlaps an approved, confirmed or paid booking of the same space.
     """
-    # Locks the space row only (a join would lock its venue too, serialising every space of the venue).
-    space = Space.objects.select_for_update().filter(pk=space_id, is_active=True).first()
-    if space is None:
-        raise InvalidBooking("space_id", f"Space {space_id} does not exist.")
-    zone = rules.venue_zone(Venue.objects.values_list("time_zone", flat=True).get(pk=space.venue_id))
-    start, end = rules.as_utc(start, zone, "start_datetime"), rules.as_utc(end, zone, "end_datetime")
-    rules.check_times(start, end, timezone.now())
-    if attendees > space.capacity:
-        raise InvalidBooking("attendees", f"The space holds at most {space.capacity} people.")
-    if overlapping(space, start, end).exists():
+    space = active_space(space_id, lock=True)
+    plan = plan_booking(space, start=start, end=end, attendees=attendees, items=items, custom_items=custom_items)
+    if overlapping(space, plan.start, plan.end).exists():
         raise SlotConflict("The space is already booked for an overlapping time slot.")
-
-    catalogue = Item.objects.in_bulk([item_id for item_id, _ in items])
-    lines = []
-    for item_id, quantity in items:
-        item = catalogue.get(item_id)
-        if item is None or not item.is_active:
-            raise InvalidBooking("items", f"Item {item_id} does not exist.")
-        lines.append(
-            BookingItem(item=item, name=item.name, hsn_sac=item.hsn_sac, quantity=quantity, unit_price=item.unit_price)
-        )
-    for custom in custom_items:
-        lines.append(BookingItem(name=custom.name, quantity=custom.quantity, unit_price=custom.unit_price))
-    for line in lines:
-        line.line_total = pricing.line_total(line.quantity, line.unit_price)
-
-    rental = pricing.rental_amount(start, end, space.price_per_hour)
-    total = pricing.booking_total(rental, (line.line_total for line in lines))
-    if total > MAX_TOTAL:
-        raise InvalidBooking("custom_items", f"The booking total may be at most {MAX_TOTAL} INR.")
     booking = Booking.objects.create(
         customer=customer,
         space=space,
-        start_datetime=start,
-        end_datetime=end,
+        start_datetime=plan.start,
+        end_datetime=plan.end,
         attendees=attendees,
         customer_note=customer_note,
         event_type=event_type,
-        total_amount=total,
+        total_amount=plan.total,
     )
-    for line in lines:
+    for line in plan.lines:
         line.booking = booking
-    BookingItem.objects.bulk_create(lines)
+    BookingItem.objects.bulk_create(plan.lines)
     return booking
+
+
+def quote_booking(*, space_id: int, **request) -> BookingPlan:
+    """`plan_booking` for the active space ``space_id`` (``request``: its keyword arguments), storing nothing."""
+    return plan_booking(active_space(space_id), **request)
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from . import booking_rows, services
+from . import booking_rows, money, services
 from .filters import BookingFilter, PagePagination
 from .invoicing.download import invoice_response
 from .models import Booking, Item, Space, Venue
@@ -96,6 +96,18 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def retrieve(self, request, pk=None):
         return Response(self.represent_one(pk))
 
+    @staticmethod
+    def booking_request(data: dict) -> dict:
+        """`services.plan_booking`'s arguments (with ``space_id``) from a valid `BookingCreateSerializer`."""
+        return {
+            "space_id": data["space_id"],
+            "start": data["start_datetime"],
+            "end": data["end_datetime"],
+            "attendees": data["attendees"],
+            "items": [(line["item_id"], line["quantity"]) for line in data["items"]],
+            "custom_items": [services.CustomLine(**line) for line in data["custom_items"]],
+        }
+
     @extend_schema(request=BookingCreateSerializer, responses={201: BookingSerializer, 409: OpenApiTypes.OBJECT})
     def create(self, request):
         payload = BookingCreateSerializer(data=request.data)
@@ -103,16 +115,24 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = payload.validated_data
         booking = services.create_booking(
             customer=request.user,
-            space_id=data["space_id"],
-            start=data["start_datetime"],
-            end=data["end_datetime"],
-            attendees=data["attendees"],
-            items=[(line["item_id"], line["quantity"]) for line in data["items"]],
-            custom_items=[services.CustomLine(**line) for line in data["custom_items"]],
+            **self.booking_request(data),
             customer_note=data["customer_note"],
             event_type=data["event_type"],
         )
         return Response(self.represent_one(booking.pk), status.HTTP_201_CREATED)
+
+    @extend_schema(request=BookingCreateSerializer, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def quote(self, request):
+        """What a booking would cost, storing nothing: the create body → ``{space_id, start_datetime,
+        end_datetime, attendees, lines: [{name, hsn_sac, quantity, unit_price, line_total}], total_amount, tax,
+        cgst, sgst, igst, round_off, grand_total, amount_paid, balance_due}`` (`bookings.money`, as the invoice
+        computes it). The slot is not checked: availability says which slots are free."""
+        payload = BookingCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        plan = services.quote_booking(**self.booking_request(payload.validated_data))
+        zone = Venue.objects.values_list("time_zone", flat=True).get(pk=plan.space.venue_id)
+        return Response(money.quote_json(plan, zone))
 
     @extend_schema(request=None, responses={200: BookingSerializer, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])

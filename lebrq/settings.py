@@ -291,6 +291,10 @@ INVOICE_SELLER = {
 }
 GST_RATE_PERCENT = Decimal(env.str("GST_RATE_PERCENT", default="18"))
 SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
+# HSN/SAC code of custom lines (a name and price the customer gives): 998596, event organisation services.
+SAC_CUSTOM_LINE = env.str("SAC_CUSTOM_LINE", default="998596")
+# Largest line total (INR) of one custom line, whose name and price the customer gives.
+CUSTOM_LINE_MAX_TOTAL = Decimal(env.str("CUSTOM_LINE_MAX_TOTAL", default="1000000.00"))
 # Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LEBRQ/2026-27/000123
 # (bookings/invoicing/numbering.py).
 INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LEBRQ")
