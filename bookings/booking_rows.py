@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
 
-from . import money
+from . import money, rules
 from .models import Booking, BookingItem, Payment, Space
 from .serializers import (
     LOCAL_DATETIME_FIELDS,
@@ -72,8 +72,8 @@ ITEM_SPECS = _specs(
 )
 PAYMENT_SPECS = _specs(PaymentSerializer.Meta.fields, {}, {"amount": _decimal(Payment, "amount"), "paid_at": _datetime})
 #: The booking's own keys: every ``BookingSerializer.Meta.fields`` but the nested ``space``, ``items`` and
-#: ``payments`` and the computed `money.MONEY_KEYS` (filled in by `_booking`).
-NESTED = ("space", "items", "payments", *money.MONEY_KEYS)
+#: ``payments`` and the computed ``cancellation_deadline`` and `money.MONEY_KEYS` (filled in by `_booking`).
+NESTED = ("space", "items", "payments", "cancellation_deadline", *money.MONEY_KEYS)
 BOOKING_SPECS = _specs(
     [name for name in BookingSerializer.Meta.fields if name not in NESTED],
     {"venue_name": "space__venue__name"},
@@ -97,6 +97,8 @@ def _booking(row: dict, items: list[dict], payments: list[dict], amounts: dict, 
     for name in LOCAL_DATETIME_FIELDS:
         values[name] = local_datetime(row[name], row[ZONE_COLUMN])
     values.update(space=_build(SPACE_SPECS, row), items=items, payments=payments)
+    deadline = rules.cancellation_deadline(row["status"], row["start_datetime"])
+    values["cancellation_deadline"] = local_datetime(deadline, row[ZONE_COLUMN])
     values.update(
         money.booking_money(
             row["start_datetime"],

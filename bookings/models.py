@@ -98,8 +98,8 @@ class Booking(models.Model):
 
     #: Statuses that hold the slot: another booking overlapping one of these is refused (409).
     BLOCKING_STATUSES = (Status.APPROVED, Status.CONFIRMED, Status.PAID)
-    #: Statuses a customer may still cancel.
-    CANCELLABLE_STATUSES = (Status.PENDING, Status.APPROVED, Status.CONFIRMED)
+    #: Statuses a customer may still cancel (until `bookings.rules.cancellation_deadline`).
+    CANCELLABLE_STATUSES = (Status.PENDING, Status.APPROVED, Status.CONFIRMED, Status.PAID)
 
     booking_reference = models.CharField(max_length=13, unique=True, default=new_booking_reference, editable=False)
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings")

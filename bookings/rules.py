@@ -7,6 +7,8 @@ at fault (the API answers 400 with the exception's ``code``).
   there (skipped by a daylight-saving change, e.g. 02:30 on the spring-forward day in America/New_York) or exists
   twice (the hour repeated in autumn) is refused: no guess is made for the customer.
 * Every comparison and every duration is on UTC instants (elapsed time): an hour across a DST change is one hour.
+* Cancelling (`cancellation_deadline`): a pending booking until its start, an approved, confirmed or paid one
+  until ``CANCEL_CUTOFF`` hours before it.
 * settings: a start no sooner than now + ``BOOKING_MIN_LEAD`` minutes (so never in the past) and no later than
   now + ``BOOKING_MAX_HORIZON`` days; at least ``BOOKING_MIN_DURATION`` minutes, at most ``BOOKING_MAX_DAYS``
   days; start and end on whole minutes.
@@ -84,3 +86,14 @@ def check_times(start: datetime, end: datetime, now: datetime) -> None:
         raise InvalidBooking(
             "end_datetime", f"A booking lasts at most {settings.BOOKING_MAX_DAYS} days.", code="too_long"
         )
+
+
+def cancellation_deadline(status: str, start: datetime) -> datetime | None:
+    """Until when the customer may cancel a booking in ``status`` starting at ``start``: a pending one (a request
+    withdrawn) until its start, an approved, confirmed or paid one until settings.CANCEL_CUTOFF hours before it;
+    None for a status that cannot be cancelled."""
+    if status == "pending":
+        return start
+    if status in ("approved", "confirmed", "paid"):
+        return start - timedelta(hours=settings.CANCEL_CUTOFF)
+    return None

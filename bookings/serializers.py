@@ -9,7 +9,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import money
+from . import money, rules
 from .gst import validate_gstin
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
 
@@ -94,6 +94,19 @@ def booking_money_json(booking) -> dict[str, str]:
     return cached
 
 
+@extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+class CancellationDeadlineField(serializers.Field):
+    """Until when the customer may cancel (`bookings.rules.cancellation_deadline`), in the venue's time zone;
+    null when the booking's status cannot be cancelled."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, source="*", **kwargs)
+
+    def to_representation(self, booking):
+        deadline = rules.cancellation_deadline(booking.status, booking.start_datetime)
+        return local_datetime(deadline, booking.space.venue.time_zone)
+
+
 class BookingSerializer(serializers.ModelSerializer):
     """A booking as clients read it; ``admin_note`` is shown to staff only. ``total_amount`` is the taxable value
     (before GST); ``tax`` … ``balance_due`` are what the invoice says (`bookings.money`). Its instants
@@ -104,6 +117,7 @@ class BookingSerializer(serializers.ModelSerializer):
     customer_id = serializers.IntegerField(read_only=True)
     items = BookingItemSerializer(many=True, read_only=True)
     payments = PaymentSerializer(many=True, read_only=True)
+    cancellation_deadline = CancellationDeadlineField()
     tax = BookingMoneyField()
     cgst = BookingMoneyField()
     sgst = BookingMoneyField()
@@ -126,6 +140,7 @@ class BookingSerializer(serializers.ModelSerializer):
             "end_datetime",
             "attendees",
             "status",
+            "cancellation_deadline",
             "event_type",
             "customer_note",
             "admin_note",

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from lebrq.exceptions import InvalidBooking, InvoiceIssued, NotCancellable, SlotConflict
+from lebrq.exceptions import CancellationWindowClosed, InvalidBooking, InvoiceIssued, NotCancellable, SlotConflict
 
 from . import pricing, rules
 from .models import Booking, BookingItem, Item, Space, Venue
@@ -156,12 +156,18 @@ def quote_booking(*, space_id: int, **request) -> BookingPlan:
 
 
 @transaction.atomic
-def cancel_booking(booking_id: int) -> Booking:
-    """Cancel a booking that is still pending, approved or confirmed; raises `NotCancellable` otherwise, and
+def cancel_booking(booking_id: int, *, by_customer: bool = True) -> Booking:
+    """Cancel a booking that is still pending, approved, confirmed or paid; raises `NotCancellable` otherwise,
+    `CancellationWindowClosed` when ``by_customer`` and its `rules.cancellation_deadline` has passed, and
     `InvoiceIssued` for a booking with a numbered tax invoice."""
     booking = Booking.objects.select_for_update().get(pk=booking_id)
     if booking.status not in Booking.CANCELLABLE_STATUSES:
         raise NotCancellable(f"A {booking.status} booking cannot be cancelled.")
+    deadline = rules.cancellation_deadline(booking.status, booking.start_datetime)
+    if by_customer and timezone.now() >= deadline:
+        raise CancellationWindowClosed(
+            f"A {booking.status} booking can be cancelled until {deadline.isoformat()}; contact the venue."
+        )
     if booking.invoice_number:
         # A numbered tax invoice stays in the gapless series: staff issue a credit note instead.
         raise InvoiceIssued(

@@ -137,8 +137,10 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=None, responses={200: BookingSerializer, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        """Cancel the booking: a customer until its ``cancellation_deadline`` (409 ``cancellation_window_closed``
+        after it), staff at any time; 409 ``not_cancellable`` for a status that cannot be cancelled."""
         booking = self.get_object()
-        services.cancel_booking(booking.pk)
+        services.cancel_booking(booking.pk, by_customer=not request.user.is_staff)
         return Response(self.represent_one(booking.pk))
 
     @extend_schema(

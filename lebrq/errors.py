@@ -43,6 +43,7 @@ MEMORY_PRESSURE = "memory_pressure"
 DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.SlotConflict: (409, "slot_conflict", None),
     domain.NotCancellable: (409, "not_cancellable", None),
+    domain.CancellationWindowClosed: (409, "cancellation_window_closed", None),
     domain.InvoiceIssued: (409, "invoice_issued", None),
     domain.InvoiceNotAvailable: (409, "invoice_not_available", None),
     domain.InvoiceBusy: (503, "invoice_busy", INVOICE_BUSY_DETAIL),
@@ -79,6 +80,8 @@ ERROR_CODES: dict[int, dict[str, str]] = {
     409: {
         "slot_conflict": "the slot overlaps an approved, confirmed or paid booking",
         "not_cancellable": "the booking's status does not allow cancelling it",
+        "cancellation_window_closed": "too late to cancel: after the start (pending), or within CANCEL_CUTOFF hours"
+        " of it (approved, confirmed, paid)",
         "invoice_issued": "the booking has a numbered tax invoice",
         "invoice_not_available": "a cancelled or rejected booking has no invoice",
     },

@@ -31,7 +31,12 @@ class SlotConflict(BookingConflict):
 
 
 class NotCancellable(BookingConflict):
-    """The booking's status does not allow cancelling it (only pending, approved or confirmed ones can be)."""
+    """The booking's status does not allow cancelling it (only pending, approved, confirmed or paid ones can be)."""
+
+
+class CancellationWindowClosed(BookingConflict):
+    """Too late for the customer to cancel: a pending booking after its start, an approved, confirmed or paid one
+    after settings.CANCEL_CUTOFF hours before its start (`bookings.rules.cancellation_deadline`)."""
 
 
 class InvoiceIssued(BookingConflict):

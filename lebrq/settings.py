@@ -321,3 +321,6 @@ BOOKING_MAX_DAYS = env.int("BOOKING_MAX_DAYS", default=31)
 BOOKING_MIN_LEAD = env.int("BOOKING_MIN_LEAD", default=0)
 BOOKING_MAX_HORIZON = env.int("BOOKING_MAX_HORIZON", default=730)
 BOOKING_MIN_DURATION = env.int("BOOKING_MIN_DURATION", default=30)
+# Customers may cancel an approved, confirmed or paid booking until CANCEL_CUTOFF hours before its start (a pending
+# one until its start); staff cancel in the admin at any time.
+CANCEL_CUTOFF = env.int("CANCEL_CUTOFF", default=24)
