@@ -11,7 +11,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from lebrq.exceptions import CancellationWindowClosed, InvalidBooking, InvoiceIssued, NotCancellable, SlotConflict
+from lebrq.exceptions import (
+    CancellationWindowClosed,
+    DuplicateBooking,
+    InvalidBooking,
+    InvoiceIssued,
+    NotCancellable,
+    SlotConflict,
+)
 
 from . import pricing, rules
 from .models import Booking, BookingItem, Item, Space, Venue
@@ -29,11 +36,12 @@ class CustomLine:
     unit_price: Decimal
 
 
-def overlapping(space: Space, start: datetime, end: datetime):
-    """Bookings of ``space`` that hold the slot and overlap ``[start, end)`` (touching ends do not overlap)."""
+def overlapping(space: Space, start: datetime, end: datetime, *statuses: str):
+    """Bookings of ``space`` that hold the slot (or have one of ``statuses``) and overlap ``[start, end)``
+    (touching ends do not overlap)."""
     return Booking.objects.filter(
         space=space,
-        status__in=Booking.BLOCKING_STATUSES,
+        status__in=[*Booking.BLOCKING_STATUSES, *statuses],
         start_datetime__lt=end,
         end_datetime__gt=start,
     )
@@ -128,12 +136,16 @@ def create_booking(
     """Create a pending booking as `plan_booking` checks and prices it (its errors are raised as they are).
 
     The space row is locked (`active_space`) so two concurrent requests for one slot are serialised. Raises
-    `SlotConflict` when the slot overlaps an approved, confirmed or paid booking of the same space.
+    `SlotConflict` when the slot overlaps an approved, confirmed or paid booking of the same space, and
+    `DuplicateBooking` when it overlaps one of the customer's own pending bookings of it.
     """
     space = active_space(space_id, lock=True)
     plan = plan_booking(space, start=start, end=end, attendees=attendees, items=items, custom_items=custom_items)
     if overlapping(space, plan.start, plan.end).exists():
         raise SlotConflict("The space is already booked for an overlapping time slot.")
+    own = overlapping(space, plan.start, plan.end, Booking.Status.PENDING).filter(customer=customer).first()
+    if own is not None:
+        raise DuplicateBooking(f"You already have booking {own.booking_reference} ({own.status}) of this space then.")
     booking = Booking.objects.create(
         customer=customer,
         space=space,

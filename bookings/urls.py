@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from lebrq.auth import LoginView, MeView
 
-from .views import BookingViewSet, ItemViewSet, VenueViewSet
+from .views import BookingViewSet, ItemViewSet, SpaceAvailabilityView, VenueViewSet
 
 router = SimpleRouter()
 router.trailing_slash = "/?"  # accept both /api/bookings and /api/bookings/ (the constructor takes only a bool)
@@ -16,5 +16,6 @@ router.register("bookings", BookingViewSet, basename="booking")
 urlpatterns = [
     path("auth/login", LoginView.as_view(), name="login"),
     path("auth/me", MeView.as_view(), name="me"),
+    path("spaces/<int:space_id>/availability", SpaceAvailabilityView.as_view(), name="space-availability"),
     *router.urls,
 ]

@@ -42,6 +42,7 @@ MEMORY_PRESSURE = "memory_pressure"
 #: message; a fixed one hides it. Each code is listed under its status in `ERROR_CODES`.
 DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.SlotConflict: (409, "slot_conflict", None),
+    domain.DuplicateBooking: (409, "duplicate_booking", None),
     domain.NotCancellable: (409, "not_cancellable", None),
     domain.CancellationWindowClosed: (409, "cancellation_window_closed", None),
     domain.InvoiceIssued: (409, "invoice_issued", None),
@@ -79,6 +80,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
     405: {"method_not_allowed": "the method is not allowed on this path"},
     409: {
         "slot_conflict": "the slot overlaps an approved, confirmed or paid booking",
+        "duplicate_booking": "the customer already has a pending or held booking of the space overlapping it",
         "not_cancellable": "the booking's status does not allow cancelling it",
         "cancellation_window_closed": "too late to cancel: after the start (pending), or within CANCEL_CUTOFF hours"
         " of it (approved, confirmed, paid)",

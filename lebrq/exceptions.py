@@ -30,6 +30,11 @@ class SlotConflict(BookingConflict):
     """The slot overlaps an approved, confirmed or paid booking of the same space."""
 
 
+class DuplicateBooking(BookingConflict):
+    """The customer already has a pending, approved, confirmed or paid booking of the same space overlapping this
+    one (one customer cannot hold a slot twice)."""
+
+
 class NotCancellable(BookingConflict):
     """The booking's status does not allow cancelling it (only pending, approved, confirmed or paid ones can be)."""
 
