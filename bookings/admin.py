@@ -6,12 +6,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError
+from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError, SlotConflict
 
 from .invoicing.download import invoice_response, zip_response
 from .invoicing.export import write_invoices_zip
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
-from .services import overlapping
+from .services import hold_slot
 
 
 class SpaceInline(admin.TabularInline):
@@ -54,7 +54,9 @@ class PaymentInline(admin.TabularInline):
 
 class BookingAdminForm(forms.ModelForm):
     """Staff edits keep the slot rule of the API: a booking that holds its slot (approved, confirmed, paid) may
-    not overlap another that does (`services.overlapping`)."""
+    not overlap another that does. `services.hold_slot` locks the space row first; the admin validates and saves in
+    one transaction, so the lock is held until the booking is saved and two staff approving overlapping bookings
+    at once cannot both succeed."""
 
     class Meta:
         model = Booking
@@ -64,9 +66,10 @@ class BookingAdminForm(forms.ModelForm):
         cleaned = super().clean()
         space, start, end = cleaned.get("space"), cleaned.get("start_datetime"), cleaned.get("end_datetime")
         if cleaned.get("status") in Booking.BLOCKING_STATUSES and space and start and end:
-            clash = overlapping(space, start, end).exclude(pk=self.instance.pk).first()
-            if clash is not None:
-                raise forms.ValidationError(f"The slot overlaps {clash.booking_reference} ({clash.status}).")
+            try:
+                hold_slot(space.pk, start, end, exclude_pk=self.instance.pk)
+            except SlotConflict as exc:
+                raise forms.ValidationError(str(exc)) from None
         return cleaned
 
 

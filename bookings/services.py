@@ -36,8 +36,8 @@ class CustomLine:
     unit_price: Decimal
 
 
-def overlapping(space: Space, start: datetime, end: datetime, *statuses: str):
-    """Bookings of ``space`` that hold the slot (or have one of ``statuses``) and overlap ``[start, end)``
+def overlapping(space: Space | int, start: datetime, end: datetime, *statuses: str):
+    """Bookings of ``space`` (or its id) that hold the slot (or have one of ``statuses``) and overlap ``[start, end)``
     (touching ends do not overlap)."""
     return Booking.objects.filter(
         space=space,
@@ -58,6 +58,20 @@ class BookingPlan:
     attendees: int
     lines: list[BookingItem]
     total: Decimal
+
+
+def hold_slot(space_id: int, start: datetime, end: datetime, *, exclude_pk: int | None = None) -> None:
+    """Lock the space row (``SELECT ... FOR UPDATE``, the same lock as `create_booking`'s) and raise
+    `SlotConflict` when ``[start, end)`` overlaps an approved, confirmed or paid booking of it other than
+    ``exclude_pk``. Every path that makes a booking blocking calls it inside the transaction that saves the booking
+    (the admin's approve, confirm and paid), so two such changes for one space are serialised: the second sees the
+    first. Raises `RuntimeError` outside a transaction (the lock would be released at once)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("hold_slot must run inside the transaction that saves the booking")
+    list(Space.objects.select_for_update().filter(pk=space_id).values_list("pk", flat=True))
+    clash = overlapping(space_id, start, end).exclude(pk=exclude_pk).first()
+    if clash is not None:
+        raise SlotConflict(f"The slot overlaps {clash.booking_reference} ({clash.status}).")
 
 
 def plan_booking(
