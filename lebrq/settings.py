@@ -295,9 +295,10 @@ SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
 SAC_CUSTOM_LINE = env.str("SAC_CUSTOM_LINE", default="998596")
 # Largest line total (INR) of one custom line, whose name and price the customer gives.
 CUSTOM_LINE_MAX_TOTAL = Decimal(env.str("CUSTOM_LINE_MAX_TOTAL", default="1000000.00"))
-# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LEBRQ/2026-27/000123
+# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LB/26-27/000123 (at most 16 characters,
+# CGST Rules 2017, Rule 46(b): the prefix has at most 3 letters, digits or "-"; system check bookings.E001)
 # (bookings/invoicing/numbering.py).
-INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LEBRQ")
+INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LB")
 # Renders at once per process; a request that would wait more than INVOICE_RENDER_WAIT seconds gets 503.
 INVOICE_MAX_CONCURRENT_RENDERS = env.int("INVOICE_MAX_CONCURRENT_RENDERS", default=2)
 INVOICE_RENDER_WAIT = env.float("INVOICE_RENDER_WAIT", default=5.0)

@@ -29,7 +29,7 @@ class Invoice:
 
     ``seller`` is settings.INVOICE_SELLER; ``buyer`` has ``name``, ``phone``, ``email``, ``address`` and ``gstin``
     (str, "" when not given); ``title`` is `PROFORMA_INVOICE` or `TAX_INVOICE`; ``invoice_number`` is the tax
-    invoice's serial ("LEBRQ/2026-27/000123"), None on a proforma; ``issued_at`` is when the tax invoice was first
+    invoice's serial ("LB/26-27/000123"), None on a proforma; ``issued_at`` is when the tax invoice was first
     issued, or now for a proforma; ``place_of_supply`` reads like "Kerala (32)".
     """
 
