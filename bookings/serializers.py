@@ -20,6 +20,20 @@ MAX_ID = 2**63 - 1
 LOCAL_DATETIME_FIELDS = ("start_datetime", "end_datetime", "created_at", "updated_at")
 
 
+def printable_on_invoice(value: str) -> str:
+    """Validator of customer text that the invoice prints: 400 ``unsupported_character`` for a character outside
+    Unicode's Basic Multilingual Plane (emoji, U+10000 and up), which the invoice's fonts cannot draw and whose
+    text the PDF would not give back on copy or search."""
+    bad = next((char for char in value if ord(char) > 0xFFFF), None)
+    if bad is not None:
+        raise serializers.ValidationError(
+            f"The character U+{ord(bad):04X} cannot be printed on the invoice (emoji and other characters "
+            "beyond U+FFFF are not supported).",
+            code="unsupported_character",
+        )
+    return value
+
+
 @functools.lru_cache(maxsize=64)
 def _local_field(zone_name: str) -> serializers.DateTimeField:
     return serializers.DateTimeField(default_timezone=ZoneInfo(zone_name))
@@ -182,6 +196,17 @@ class BillingSerializer(serializers.ModelSerializer):
         fields = ["billing_name", "billing_phone", "billing_email", "billing_address", "billing_gstin"]
         extra_kwargs = {"billing_address": {"max_length": 500}}
 
+    def validate(self, attrs):
+        errors = {}
+        for name, value in attrs.items():
+            try:
+                printable_on_invoice(value)
+            except serializers.ValidationError as exc:
+                errors[name] = exc.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
     def validate_billing_gstin(self, value: str) -> str:
         if not value:
             return ""
@@ -220,7 +245,7 @@ class BookingDateTimeField(serializers.DateTimeField):
 
 
 class CustomItemSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=[printable_on_invoice])
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0), max_value=MAX_MONEY)
 
@@ -235,5 +260,9 @@ class BookingCreateSerializer(serializers.Serializer):
     attendees = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
     items = ItemLineSerializer(many=True, required=False, default=list, max_length=100)
     custom_items = CustomItemSerializer(many=True, required=False, default=list, max_length=100)
-    customer_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    event_type = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    customer_note = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", validators=[printable_on_invoice]
+    )
+    event_type = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", validators=[printable_on_invoice]
+    )

@@ -69,6 +69,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "too_short": "a booking shorter than BOOKING_MIN_DURATION minutes",
         "too_long": "a booking longer than BOOKING_MAX_DAYS days",
         "whole_minutes": "a booking time with seconds",
+        "unsupported_character": "text the invoice prints with a character beyond U+FFFF (emoji)",
     },
     401: {
         "not_authenticated": "no bearer token",
