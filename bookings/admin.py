@@ -11,7 +11,7 @@ from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderErro
 from .invoicing.download import invoice_response, zip_response
 from .invoicing.export import write_invoices_zip
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
-from .services import hold_slot
+from .services import hold_slot, reprice
 
 
 class SpaceInline(admin.TabularInline):
@@ -89,6 +89,7 @@ class BookingAdmin(admin.ModelAdmin):
     raw_id_fields = ["customer"]
     readonly_fields = [
         "booking_reference",
+        "total_amount",
         "created_at",
         "updated_at",
         "invoice",
@@ -109,6 +110,12 @@ class BookingAdmin(admin.ModelAdmin):
         "billing_address",
         "billing_gstin",
     ]
+
+    def save_related(self, request, form, formsets, change):
+        """After the booking and its lines are saved: its ``total_amount`` and line totals are recomputed from
+        them (`services.reprice`), so the booking JSON, the quote and the invoice keep agreeing."""
+        super().save_related(request, form, formsets, change)
+        reprice(form.instance.pk)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

@@ -83,7 +83,9 @@ BOOKING_SPECS = _specs(
 ZONE_COLUMN = "space__venue__time_zone"
 
 #: Columns of one booking row; ``space__…`` and ``space__venue__name`` come through the joins.
-BOOKING_COLUMNS = tuple(dict.fromkeys([*(column for _, column, _ in BOOKING_SPECS + SPACE_SPECS), ZONE_COLUMN]))
+BOOKING_COLUMNS = tuple(
+    dict.fromkeys([*(column for _, column, _ in BOOKING_SPECS + SPACE_SPECS), ZONE_COLUMN, "price_per_hour"])
+)
 ITEM_COLUMNS = ("booking_id", *(column for _, column, _ in ITEM_SPECS))
 PAYMENT_COLUMNS = ("booking_id", *(column for _, column, _ in PAYMENT_SPECS))
 #: Output keys in `BookingSerializer.Meta.fields` order.
@@ -103,7 +105,7 @@ def _booking(row: dict, items: list[dict], payments: list[dict], amounts: dict, 
         money.booking_money(
             row["start_datetime"],
             row["end_datetime"],
-            row["space__price_per_hour"],
+            row["space__price_per_hour"] if row["price_per_hour"] is None else row["price_per_hour"],
             amounts.get("lines", ()),
             amounts.get("paid", ()),
         )

@@ -114,6 +114,14 @@ class Booking(models.Model):
     total_amount = models.DecimalField(
         max_digits=14, decimal_places=2, default=0, help_text="INR, taxable value (before GST)."
     )
+    # The space's hourly rate when the booking was made, so a later price change does not alter its invoice.
+    price_per_hour = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="INR per hour, before GST, as booked; blank: the space's current rate.",
+    )
     # The invoice's buyer ("Bill to"); a blank name or email falls back to the customer's account.
     billing_name = models.CharField(max_length=200, blank=True, help_text="Blank: the customer's full name.")
     billing_phone = models.CharField(max_length=20, blank=True)
@@ -143,6 +151,11 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return self.booking_reference
+
+    @property
+    def rate(self):
+        """The hourly rate this booking is priced at (INR): its own ``price_per_hour``, else its space's."""
+        return self.space.price_per_hour if self.price_per_hour is None else self.price_per_hour
 
     def clean(self) -> None:
         """Store a valid buyer GSTIN normalised (upper case, no spaces or dashes); `clean_fields` validated it."""

@@ -101,7 +101,7 @@ def booking_money_json(booking) -> dict[str, str]:
         cached = booking._money_json = money.booking_money(
             booking.start_datetime,
             booking.end_datetime,
-            booking.space.price_per_hour,
+            booking.rate,
             [(item.name, item.hsn_sac, item.quantity, item.unit_price) for item in booking.items.all()],
             [p.amount for p in booking.payments.all() if p.status == Payment.Status.SUCCESS],
         )

@@ -169,6 +169,7 @@ def create_booking(
         customer_note=customer_note,
         event_type=event_type,
         total_amount=plan.total,
+        price_per_hour=space.price_per_hour,
     )
     for line in plan.lines:
         line.booking = booking
@@ -179,6 +180,23 @@ def create_booking(
 def quote_booking(*, space_id: int, **request) -> BookingPlan:
     """`plan_booking` for the active space ``space_id`` (``request``: its keyword arguments), storing nothing."""
     return plan_booking(active_space(space_id), **request)
+
+
+@transaction.atomic
+def reprice(booking_id: int) -> Decimal:
+    """Recompute a booking's line totals and ``total_amount`` (the taxable value, INR) from its times, rate and
+    lines, as `plan_booking` prices them, after staff edited them in the admin; returns the new total."""
+    booking = Booking.objects.select_for_update().select_related("space").get(pk=booking_id)
+    line_totals = []
+    for line in booking.items.all():
+        total = pricing.line_total(line.quantity, line.unit_price)
+        if total != line.line_total:
+            BookingItem.objects.filter(pk=line.pk).update(line_total=total)
+        line_totals.append(total)
+    rental = pricing.rental_amount(booking.start_datetime, booking.end_datetime, booking.rate)
+    total = pricing.booking_total(rental, line_totals)
+    Booking.objects.filter(pk=booking_id).update(total_amount=total)
+    return total
 
 
 @transaction.atomic

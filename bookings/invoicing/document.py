@@ -94,12 +94,13 @@ def build_invoice(booking: Booking, now: datetime | None = None) -> Invoice:
     `issue_invoice_number` (a database write, the first time).
 
     Lines and totals: `bookings.money` (the same as the booking JSON's): the space rental (elapsed booked hours ×
-    ``space.price_per_hour``, SAC settings.SAC_VENUE_RENTAL), then each `BookingItem` (quantity × unit_price; a
-    custom line's SAC is settings.SAC_CUSTOM_LINE). Place of supply: a venue for a function, with the services
-    supplied at it, is supplied where the property is (IGST Act s.12(3)(c)), whatever the buyer's state or GSTIN;
-    the venues are in the seller's state, so the place of supply is the seller's state and the tax is CGST + SGST
-    at settings.GST_RATE_PERCENT. Amount paid is the sum of the successful payments. The buyer block comes from
-    the booking's billing fields, with the customer's account name and email when those are blank.
+    the booking's rate, `Booking.rate`; SAC settings.SAC_VENUE_RENTAL), then each `BookingItem` (quantity ×
+    unit_price; a custom line's SAC is settings.SAC_CUSTOM_LINE).
+    Place of supply: a venue for a function, with the services supplied at it, is supplied where the property is
+    (IGST Act s.12(3)(c)), whatever the buyer's state or GSTIN; the venues are in the seller's state, so the place
+    of supply is the seller's state and the tax is CGST + SGST at settings.GST_RATE_PERCENT. Amount paid is the
+    sum of the successful payments. The buyer block comes from the booking's billing fields, with the customer's
+    account name and email when those are blank.
     Raises `InvoiceNotAvailable` for a cancelled or rejected booking.
     """
     now = now or timezone.now()
@@ -118,7 +119,7 @@ def build_invoice(booking: Booking, now: datetime | None = None) -> Invoice:
             f"Venue rental: {space.venue.name}, {space.name} ({start:%d %b %Y, %I:%M %p} – {end.strftime(end_format)})",
             booking.start_datetime,
             booking.end_datetime,
-            space.price_per_hour,
+            booking.rate,
         )
     ]
     lines += [money.item_line(item.name, item.hsn_sac, item.quantity, item.unit_price) for item in booking.items.all()]

@@ -141,3 +141,47 @@ def test_the_largest_accepted_total_can_be_invoiced(settings, customer_api, hall
     assert invoice.amount_in_words == "Rupees One Lakh Eighteen Thousand Crore Only"
     pdf = customer_api.get(f"/api/bookings/{created['id']}/invoice")
     assert (pdf.status_code, pdf["Content-Type"]) == (200, "application/pdf")
+
+
+def test_a_later_price_change_does_not_change_a_booking(customer_api, hall, tomorrow_10am):
+    created = customer_api.post("/api/bookings", body(hall, tomorrow_10am), format="json").json()
+    hall.price_per_hour = Decimal("9999.00")
+    hall.save()
+    detail = customer_api.get(f"/api/bookings/{created['id']}").json()
+    assert (detail["total_amount"], detail["grand_total"]) == ("15000.00", "17700.00")
+    assert build_invoice(Booking.objects.get(pk=created["id"])).totals.grand_total == Decimal("17700.00")
+
+
+def test_admin_edits_reprice_the_booking(django_user_model, customer, hall, catering, tomorrow_10am):
+    from django.test import Client
+    from django.utils import timezone
+
+    admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
+    client = Client()
+    client.force_login(admin)
+    start, end = timezone.localtime(tomorrow_10am), timezone.localtime(tomorrow_10am + timedelta(hours=2))
+    form = {
+        "customer": customer.pk,
+        "space": hall.pk,
+        "start_datetime_0": start.date().isoformat(),
+        "start_datetime_1": start.strftime("%H:%M:%S"),
+        "end_datetime_0": end.date().isoformat(),
+        "end_datetime_1": end.strftime("%H:%M:%S"),
+        "attendees": 10,
+        "status": "pending",
+        "items-TOTAL_FORMS": 1,
+        "items-INITIAL_FORMS": 0,
+        "items-0-item": catering.pk,
+        "items-0-name": "Catering",
+        "items-0-quantity": 10,
+        "items-0-unit_price": "650.00",
+        "items-0-line_total": "1.00",
+        "payments-TOTAL_FORMS": 0,
+        "payments-INITIAL_FORMS": 0,
+    }
+    response = client.post("/admin/bookings/booking/add/", form)
+    assert response.status_code == 302
+    booking = Booking.objects.get()
+    assert booking.total_amount == Decimal("16500.00")  # 2 h × 5,000 + 10 × 650
+    assert booking.items.get().line_total == Decimal("6500.00")
+    assert build_invoice(booking).totals.taxable_value == booking.total_amount
