@@ -21,7 +21,7 @@ class SpaceInline(admin.TabularInline):
 
 @admin.register(Venue)
 class VenueAdmin(admin.ModelAdmin):
-    list_display = ["name", "city", "state", "is_active"]
+    list_display = ["name", "city", "state", "time_zone", "is_active"]
     list_filter = ["is_active", "city"]
     search_fields = ["name", "city"]
     inlines = [SpaceInline]
