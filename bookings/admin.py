@@ -1,9 +1,12 @@
 """Staff admin for venues, spaces, items and bookings (with inline lines and payments, and the invoice)."""
 
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError, SlotConflict
@@ -110,6 +113,27 @@ class BookingAdmin(admin.ModelAdmin):
         "billing_address",
         "billing_gstin",
     ]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """The booking's times are shown and read in its venue's time zone (the space posted, else the booking's;
+        settings.TIME_ZONE for a new booking's empty form)."""
+        with timezone.override(self.venue_time_zone(request, object_id)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):  # a TemplateResponse renders later: render it in the venue's zone
+                response.render()
+            return response
+
+    @staticmethod
+    def venue_time_zone(request, object_id) -> ZoneInfo | None:
+        """The time zone of the venue of the space named in the POST, else of the booking ``object_id``."""
+        space_id = request.POST.get("space", "")
+        if space_id.isdigit():
+            zone = Space.objects.filter(pk=space_id).values_list("venue__time_zone", flat=True).first()
+        elif object_id and str(object_id).isdigit():
+            zone = Booking.objects.filter(pk=object_id).values_list("space__venue__time_zone", flat=True).first()
+        else:
+            zone = None
+        return ZoneInfo(zone) if zone else None
 
     def save_related(self, request, form, formsets, change):
         """After the booking and its lines are saved: its ``total_amount`` and line totals are recomputed from

@@ -154,3 +154,36 @@ def test_admin_refuses_a_local_time_skipped_by_dst(settings, django_user_model, 
     assert response.status_code == 302
     booking = Booking.objects.get()
     assert build_invoice(booking).totals.lines[0].quantity == Decimal("1.5")
+
+
+def test_admin_reads_and_shows_times_in_the_venues_zone(settings, django_user_model, customer):
+    settings.TIME_ZONE = "Asia/Kolkata"
+    venue = Venue.objects.create(name="LeBRQ Manhattan", time_zone="America/New_York")
+    loft = Space.objects.create(venue=venue, name="Loft", capacity=50, price_per_hour=Decimal("1200.00"))
+    admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
+    client = Client()
+    client.force_login(admin)
+    day = next_dst_change(forward=True).isoformat()
+    form = {
+        "customer": customer.pk,
+        "space": loft.pk,
+        "start_datetime_0": day,
+        "start_datetime_1": "02:30:00",
+        "end_datetime_0": day,
+        "end_datetime_1": "04:00:00",
+        "attendees": 1,
+        "status": "pending",
+        "items-TOTAL_FORMS": 0,
+        "items-INITIAL_FORMS": 0,
+        "payments-TOTAL_FORMS": 0,
+        "payments-INITIAL_FORMS": 0,
+    }
+    response = client.post("/admin/bookings/booking/add/", form)
+    assert "couldn’t be interpreted in time zone America/New_York" in response.content.decode()
+    form["start_datetime_1"] = "01:30:00"
+    assert client.post("/admin/bookings/booking/add/", form).status_code == 302
+    booking = Booking.objects.get()
+    assert booking.start_datetime.astimezone(NEW_YORK).strftime("%H:%M") == "01:30"
+    assert booking.total_amount == Decimal("1800.00")  # 1.5 real hours
+    page = client.get(f"/admin/bookings/booking/{booking.pk}/change/").content.decode()
+    assert 'name="start_datetime_1" value="01:30:00"' in page
