@@ -3,8 +3,9 @@
 `bookings.serializers.BookingSerializer` declares the shape (it is what the OpenAPI schema shows) and stays the
 reference: the keys and their order are read from its ``Meta.fields`` (and its nested serializers'), and the tests
 compare `bookings` with the serializer's output for the same bookings, key for key and value for value. Values are
-formatted by DRF's own field classes (`DateTimeField`: ISO 8601 in the current time zone; `DecimalField`: a string
-with the model field's decimal places), built once per process.
+formatted by DRF's own field classes (`DateTimeField`: ISO 8601 in the venue's time zone, see
+`serializers.local_datetime`; `DecimalField`: a string with the model field's decimal places), built once per
+process.
 
 Why not the serializer itself: a `ModelSerializer` builds its fields, their validators and its nested serializers
 again for every request, and prefetching builds model instances that refer to each other in cycles, left for the
@@ -29,13 +30,6 @@ from .serializers import (
     SpaceSerializer,
     local_datetime,
 )
-
-_DATETIME = serializers.DateTimeField()
-
-
-def _datetime(value) -> str | None:
-    """DRF's representation of an aware datetime (ISO 8601 in the current time zone, ``Z`` for UTC)."""
-    return _DATETIME.to_representation(value) if value is not None else None
 
 
 def _decimal(model: type[Model], name: str) -> Callable[[Any], str | None]:
@@ -70,7 +64,8 @@ ITEM_SPECS = _specs(
     {},
     {"unit_price": _decimal(BookingItem, "unit_price"), "line_total": _decimal(BookingItem, "line_total")},
 )
-PAYMENT_SPECS = _specs(PaymentSerializer.Meta.fields, {}, {"amount": _decimal(Payment, "amount"), "paid_at": _datetime})
+#: A payment's ``paid_at`` is given in the venue's time zone (filled in by `bookings`).
+PAYMENT_SPECS = _specs(PaymentSerializer.Meta.fields, {}, {"amount": _decimal(Payment, "amount")})
 #: The booking's own keys: every ``BookingSerializer.Meta.fields`` but the nested ``space``, ``items`` and
 #: ``payments`` and the computed ``cancellation_deadline`` and `money.MONEY_KEYS` (filled in by `_booking`).
 NESTED = ("space", "items", "payments", "cancellation_deadline", *money.MONEY_KEYS)
@@ -132,8 +127,11 @@ def bookings(queryset: QuerySet, *, staff: bool) -> list[dict]:
         items[row["booking_id"]].append(_build(ITEM_SPECS, row))
         amounts[row["booking_id"]]["lines"].append((row["name"], row["hsn_sac"], row["quantity"], row["unit_price"]))
     payments: dict[int, list[dict]] = defaultdict(list)
+    zones = {row["id"]: row[ZONE_COLUMN] for row in rows}
     for row in Payment.objects.filter(booking_id__in=ids).order_by("id").values(*PAYMENT_COLUMNS):
-        payments[row["booking_id"]].append(_build(PAYMENT_SPECS, row))
+        payment = _build(PAYMENT_SPECS, row)
+        payment["paid_at"] = local_datetime(row["paid_at"], zones[row["booking_id"]])
+        payments[row["booking_id"]].append(payment)
         if row["status"] == Payment.Status.SUCCESS:
             amounts[row["booking_id"]]["paid"].append(row["amount"])
     return [_booking(row, items[row["id"]], payments[row["id"]], amounts[row["id"]], staff) for row in rows]

@@ -124,7 +124,7 @@ class CancellationDeadlineField(serializers.Field):
 class BookingSerializer(serializers.ModelSerializer):
     """A booking as clients read it; ``admin_note`` is shown to staff only. ``total_amount`` is the taxable value
     (before GST); ``tax`` … ``balance_due`` are what the invoice says (`bookings.money`). Its instants
-    (`LOCAL_DATETIME_FIELDS`) are in the venue's time zone, with the offset."""
+    (`LOCAL_DATETIME_FIELDS`, and its payments' ``paid_at``) are in the venue's time zone, with the offset."""
 
     space = SpaceSerializer(read_only=True)
     venue_name = serializers.CharField(source="space.venue.name", read_only=True)
@@ -177,6 +177,8 @@ class BookingSerializer(serializers.ModelSerializer):
         zone_name = instance.space.venue.time_zone
         for name in LOCAL_DATETIME_FIELDS:
             data[name] = local_datetime(getattr(instance, name), zone_name)
+        for payment, stored in zip(data["payments"], instance.payments.all(), strict=True):
+            payment["paid_at"] = local_datetime(stored.paid_at, zone_name)
         request = self.context.get("request")
         if not (request and request.user and request.user.is_staff):
             data.pop("admin_note")

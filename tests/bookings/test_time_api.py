@@ -187,3 +187,27 @@ def test_admin_reads_and_shows_times_in_the_venues_zone(settings, django_user_mo
     assert booking.total_amount == Decimal("1800.00")  # 1.5 real hours
     page = client.get(f"/admin/bookings/booking/{booking.pk}/change/").content.decode()
     assert 'name="start_datetime_1" value="01:30:00"' in page
+
+
+def test_payment_times_are_in_the_venues_zone_in_list_detail_and_serializer(staff_api, customer, ny_hall):
+    from datetime import UTC
+
+    from rest_framework.test import APIRequestFactory
+
+    from bookings import booking_rows
+    from bookings.models import Payment
+    from bookings.serializers import BookingSerializer
+
+    start = (timezone.now() + timedelta(days=40)).replace(second=0, microsecond=0)
+    booking = Booking.objects.create(
+        customer=customer, space=ny_hall, start_datetime=start, end_datetime=start + timedelta(hours=1)
+    )
+    paid = datetime(2027, 1, 10, 3, 15, tzinfo=UTC)  # 22:15 the day before in New York
+    Payment.objects.create(booking=booking, amount=Decimal("5.00"), status="success", paid_at=paid)
+    detail = staff_api.get(f"/api/bookings/{booking.pk}").json()
+    assert detail["payments"][0]["paid_at"] == "2027-01-09T22:15:00-05:00"
+    request = APIRequestFactory().get("/")
+    request.user = type("Staff", (), {"is_staff": True})()
+    expected = BookingSerializer(Booking.objects.get(pk=booking.pk), context={"request": request}).data
+    rows = booking_rows.bookings(Booking.objects.filter(pk=booking.pk), staff=True)
+    assert rows[0] == detail == dict(expected) | {"payments": [dict(p) for p in expected["payments"]]}
