@@ -19,7 +19,8 @@ at a time on 127.0.0.1:
   bytes come from nginx. "RSS +" is still the uvicorn worker's; the nginx worker's peak RSS growth is added as
   ``[nginx +N MiB]``. The run fails if nginx did not serve the downloads itself.
 
-Files of each size (an MP4 ``ftyp`` box, then random bytes) are generated in a temp dir (``--workdir``). The
+Files of each size (valid MP4s: the sample venue-tour.mp4 with its ``mdat`` grown by random bytes, since uploads
+are verified) are generated in a temp dir (``--workdir``), and a 50-megapixel JPEG for ours. The
 client is curl, the same for all. Each server first uploads a 4 MiB file (imports, DB connection); then per
 size, each scenario runs ``--rounds`` times (default 3), downloads after one unmeasured warm-up run on the same
 file (worker threads, allocator arenas, buffers: a long-running worker has them). Scenarios:
@@ -44,6 +45,7 @@ import csv
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -80,8 +82,10 @@ SCENARIO_LABELS = {
 }
 PARALLEL_READERS = 16
 NAIVE_PARALLEL_LIMIT = 2 * GiB  # bytes of memory 16 naive whole-file responses may take
-FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"  # an ISO BMFF header: sniffed as video/mp4
+SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
+PHOTO_PIXELS = 50_000_000  # the default IMAGE_MAX_PIXELS
 TARGET_UPLOAD_RSS = 4 * MiB
+TARGET_PHOTO_UPLOAD_RSS = 32 * MiB  # a 50-megapixel photo decoded completely (uploads/verify.py)
 TARGET_DOWNLOAD_RSS = 2 * MiB
 THROUGHPUT_TOLERANCE = 0.05
 
@@ -100,13 +104,45 @@ def size_label(size: int) -> str:
 
 
 def generate(path: Path, size: int) -> Path:
-    """A `size`-byte file: an MP4 ftyp box, then 1 MiB blocks of random bytes."""
+    """A `size`-byte valid MP4 (uploads are verified): the sample venue-tour.mp4 (``moov`` first, ``mdat`` last)
+    with its ``mdat`` box grown to the size by 1 MiB blocks of random bytes after the real media data (the
+    sample tables still point into the real part; the container structure tiles the file exactly)."""
+    sample = (SHARED_MEDIA / "venue-tour.mp4").read_bytes()
+    position = 0
+    while position < len(sample):  # the top-level boxes; the last must be mdat with a 32-bit size
+        box_size, box_type = struct.unpack(">I4s", sample[position : position + 8])
+        if position + box_size == len(sample):
+            break
+        position += box_size
+    if box_type != b"mdat" or size < len(sample) + 8:
+        raise ValueError(f"venue-tour.mp4 must end with its mdat box, and {size} bytes exceed it")
+    head, media = sample[:position], sample[position + 8 :]
+    mdat_size = size - len(head)
+    header = struct.pack(">I4s", mdat_size, b"mdat") if mdat_size < 1 << 32 else b""
+    if not header:  # 64-bit largesize (ISO/IEC 14496-12 §4.2)
+        header = struct.pack(">I4sQ", 1, b"mdat", mdat_size)
     block = os.urandom(MiB)
     with path.open("wb") as target:
-        target.write(FTYP)
-        remaining = size - len(FTYP)
+        target.write(head + header + media)
+        remaining = size - len(head) - len(header) - len(media)
         while remaining > 0:
             remaining -= target.write(block[: min(MiB, remaining)])
+    return path
+
+
+def generate_photo(path: Path, pixels: int = PHOTO_PIXELS) -> Path:
+    """A JPEG of about `pixels` pixels (3:2, quality 85): a smooth gradient with a little noise, so it stays
+    under the 15 MiB image limit like a real photo, encoded by libvips."""
+    import pyvips
+
+    height = int((pixels * 2 / 3) ** 0.5)
+    width = pixels // height
+    gradient = pyvips.Image.xyz(width, height).cast("float")
+    noise = pyvips.Image.gaussnoise(width, height, sigma=6)
+    red = (gradient[0] * (255 / width)) + noise
+    green = (gradient[1] * (255 / height)) + noise
+    blue = ((gradient[0] + gradient[1]) * (255 / (width + height))) + noise
+    red.bandjoin([green, blue]).cast("uchar").jpegsave(str(path), Q=85)
     return path
 
 
@@ -180,11 +216,11 @@ class Server:
         """nginx's worker process, when there is one in front."""
         return self.front.worker if self.front else None
 
-    def upload_args(self, path: Path) -> list[str]:
-        """curl arguments that upload `path` to this server."""
+    def upload_args(self, path: Path, kind: str = "video") -> list[str]:
+        """curl arguments that upload `path` to this server (ours: as `kind`, "video" or "image")."""
         if self.kind in ("ours", "offloaded"):
             return [*self.curl_options, "-H", f"Authorization: Bearer {self.token}",
-                    "-F", f"file=@{path};type=video/mp4", f"{self.url}/api/uploads/video"]  # fmt: skip
+                    "-F", f"file=@{path}", f"{self.url}/api/uploads/{kind}"]  # fmt: skip
         return ["-F", f"file=@{path};type=video/mp4", f"{self.url}/upload"]
 
     def file_url(self, answer: dict) -> str:
@@ -258,12 +294,13 @@ def curl(args: list[str], body_to: str = "/dev/null") -> tuple[list[tuple[int, i
     return transfers, Path(body_to).read_text() if body_to != "/dev/null" else ""
 
 
-def run_upload(server: Server, path: Path, workdir: Path) -> tuple[Result, str]:
+def run_upload(server: Server, path: Path, workdir: Path, scenario: str = "upload") -> tuple[Result, str]:
     answer_file = workdir / f"answer-{server.kind}.json"
-    result = Result(server.kind, path.stat().st_size, "upload")
+    result = Result(server.kind, path.stat().st_size, scenario)
+    kind = "image" if scenario == "photo-upload" else "video"
     with RSSRecorder(server.process, server.proxy_process) as rss:
         started = time.perf_counter()
-        transfers, answer = curl(server.upload_args(path), body_to=str(answer_file))
+        transfers, answer = curl(server.upload_args(path, kind), body_to=str(answer_file))
         result.seconds = time.perf_counter() - started
     status, _, sent = transfers[0]
     if status != 201:
@@ -349,8 +386,12 @@ def combine(runs: list[Result]) -> Result:
     return combined
 
 
-def bench_server(kind: str, files: dict[int, Path], warmup: Path, workdir: Path, repeats: int, rounds: int):
+def bench_server(
+    kind: str, files: dict[int, Path], warmup: Path, workdir: Path, repeats: int, rounds: int, photo: Path | None
+):
     """Start the `kind` server, warm it up, measure every scenario `rounds` times per file size, stop it.
+    Ours also uploads `photo` (a 50-megapixel JPEG, decoded completely by the upload's checks): one unmeasured
+    warm-up (libvips' first decode), then `rounds` measured ("photo-upload", reported by `check_targets`).
 
     For ``offloaded``, RuntimeError when nginx did not serve every download itself (X-Accel-Redirect)."""
     server = Server(kind, workdir / kind, max_body_bytes=max(files) + 16 * MiB)
@@ -363,6 +404,11 @@ def bench_server(kind: str, files: dict[int, Path], warmup: Path, workdir: Path,
             lambda url, size: run_parallel(server, url, size),
         )
         _, url = run_upload(server, warmup, workdir)  # warm-up: imports, the DB connection
+        if photo is not None and kind in ("ours", "offloaded"):
+            cold, _ = run_upload(server, photo, workdir, "photo-upload")
+            photos = combine([run_upload(server, photo, workdir, "photo-upload")[0] for _ in range(rounds)])
+            results.append(photos)
+            print(f"  {photos.size / MiB:.1f} MiB 50 MP photo upload {cell(photos)} (first: {cell(cold)})", flush=True)
         for size, path in files.items():
             uploads = [run_upload(server, path, workdir) for _ in range(rounds)]
             results.append(combine([result for result, _ in uploads]))
@@ -415,6 +461,10 @@ def check_targets(results: list[Result], sizes: list[int], kinds: list[str]) -> 
     """One line per target; a line starting "MISS" is a missed one."""
     by_key = {(r.server, r.size, r.scenario): r for r in results}
     lines = []
+    for result in results:
+        if result.server == "ours" and result.scenario == "photo-upload":
+            verdict = "ok  " if result.rss_growth <= TARGET_PHOTO_UPLOAD_RSS else "MISS"
+            lines.append(f"{verdict} 50-megapixel photo upload RSS +{result.rss_growth / MiB:.2f} MiB (≤ 32 MiB)")
     for size in sizes:
         upload = by_key[("ours", size, "upload")]
         verdict = "ok  " if upload.rss_growth <= TARGET_UPLOAD_RSS else "MISS"
@@ -494,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--range-requests", type=int, default=50, help="requests in the range-tail scenario")
     parser.add_argument("--rounds", type=int, default=3, help="measured runs of each scenario (median MiB/s)")
     parser.add_argument("--check", action="store_true", help="exit 1 when ours misses a target")
+    parser.add_argument("--no-photo", action="store_true", help="skip the 50-megapixel photo upload (ours)")
     args = parser.parse_args(argv)
 
     sizes = [32 * MiB] if args.quick else [parse_size(s) for s in args.sizes.split(",")]
@@ -517,10 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = {size: generate(workdir / f"file-{size}.mp4", size) for size in sizes}
         warmup = generate(workdir / "warmup.mp4", 4 * MiB)
+        photo = None if args.no_photo else generate_photo(workdir / "photo-50mp.jpg")
         results = []
         for kind in kinds:
             print(f"{SERVER_LABELS[kind]}:", flush=True)
-            results += bench_server(kind, files, warmup, workdir, repeats, rounds)
+            results += bench_server(kind, files, warmup, workdir, repeats, rounds, photo)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -1,11 +1,12 @@
-"""Bookings as the API returns them, built from `.values()` rows: the read path of ``/api/bookings``.
+"""Bookings and venues as the API returns them, built from `.values()` rows: the read paths of ``/api/bookings``
+and ``/api/venues``.
 
-`bookings.serializers.BookingSerializer` declares the shape (it is what the OpenAPI schema shows) and stays the
-reference: the keys and their order are read from its ``Meta.fields`` (and its nested serializers'), and the tests
-compare `bookings` with the serializer's output for the same bookings, key for key and value for value. Values are
-formatted by DRF's own field classes (`DateTimeField`: ISO 8601 in the venue's time zone, see
-`serializers.local_datetime`; `DecimalField`: a string with the model field's decimal places), built once per
-process.
+`bookings.serializers.BookingSerializer` (`VenueSerializer` for venues) declares the shape (it is what the OpenAPI
+schema shows) and stays the reference: the keys and their order are read from its ``Meta.fields`` (and its nested
+serializers'), and the tests compare the rows with the serializer's output for the same bookings and venues, key
+for key and value for value. Values are formatted by DRF's own field classes (`DateTimeField`: ISO 8601 in the
+venue's time zone, see `serializers.local_datetime`; `DecimalField`: a string with the model field's decimal
+places), built once per process.
 
 Why not the serializer itself: a `ModelSerializer` builds its fields, their validators and its nested serializers
 again for every request, and prefetching builds model instances that refer to each other in cycles, left for the
@@ -135,3 +136,22 @@ def bookings(queryset: QuerySet, *, staff: bool) -> list[dict]:
         if row["status"] == Payment.Status.SUCCESS:
             amounts[row["booking_id"]]["paid"].append(row["amount"])
     return [_booking(row, items[row["id"]], payments[row["id"]], amounts[row["id"]], staff) for row in rows]
+
+
+VENUE_COLUMNS = ("id", "name", "address", "city", "state")
+SPACE_COLUMNS = ("id", "venue_id", "name", "capacity", "price_per_hour")
+_PRICE_PER_HOUR = _decimal(Space, "price_per_hour")
+
+
+def venues(queryset: QuerySet) -> list[dict]:
+    """The venues of ``queryset`` (filtered, ordered) as `VenueSerializer` writes them, each with its active
+    spaces by name and id: the read path of ``/api/venues``. Two queries whatever the number of venues."""
+    rows = list(queryset.values(*VENUE_COLUMNS))
+    if not rows:
+        return []
+    spaces: dict[int, list[dict]] = defaultdict(list)
+    active = Space.objects.filter(venue_id__in=[row["id"] for row in rows], is_active=True)
+    for space in active.order_by("name", "id").values(*SPACE_COLUMNS):
+        space["price_per_hour"] = _PRICE_PER_HOUR(space["price_per_hour"])
+        spaces[space["venue_id"]].append(space)
+    return [{**row, "spaces": spaces[row["id"]]} for row in rows]

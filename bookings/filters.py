@@ -62,11 +62,18 @@ class PagePagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.page = self._positive_int(request, "page", 1, maximum=1_000_000)
         self.page_size = self._positive_int(request, "page_size", self.default_page_size, self.max_page_size)
-        self.total = queryset.count()
-        offset = (self.page - 1) * self.page_size
-        return queryset[offset : offset + self.page_size]  # not evaluated: the view picks the columns
+        self.queryset, self.offset = queryset, (self.page - 1) * self.page_size
+        return queryset[self.offset : self.offset + self.page_size]  # not evaluated: the view picks the columns
+
+    def _total(self, rows_on_page: int) -> int:
+        """The number of matching rows: counted (one more query) unless the page shows it: a short page that is
+        not empty, or an empty first page, ends the list."""
+        if 0 < rows_on_page < self.page_size or (rows_on_page == 0 and self.offset == 0):
+            return self.offset + rows_on_page
+        return self.queryset.count()
 
     def get_paginated_response(self, data):
+        self.total = self._total(len(data))
         total_pages = math.ceil(self.total / self.page_size) if self.total else 0
         return Response(
             {

@@ -13,6 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from lebrq.http.negotiation import IgnoreClientContentNegotiation
+
 from . import availability, booking_rows, money, services
 from .filters import BookingFilter, PagePagination
 from .invoicing.download import invoice_response
@@ -37,6 +39,10 @@ class VenueViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Venue.objects.filter(is_active=True).prefetch_related(
         Prefetch("spaces", queryset=Space.objects.order_by("name", "id"))
     )
+
+    def list(self, request):
+        """Built from `.values()` rows by `booking_rows.venues` (`VenueSerializer` is the reference)."""
+        return Response(booking_rows.venues(self.get_queryset().prefetch_related(None)))
 
 
 class ItemViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -208,7 +214,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             503: OpenApiTypes.OBJECT,
         }
     )
-    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+        content_negotiation_class=IgnoreClientContentNegotiation,  # the PDF whatever Accept says, never 406
+    )
     def invoice(self, request, pk=None):
         """The booking's GST invoice as a PDF (cached per revision; ETag, If-None-Match → 304, byte ranges)."""
         return invoice_response(request, self.get_object())

@@ -6,9 +6,9 @@ reports every check the same way: ``{"status": "ok", **details}`` or ``{"status"
 **details}``. Any other exception from a check counts as ``down`` with its message.
 
 Checks (in `READINESS_CHECKS`, run in that order):
-- ``pool``: the per-process DB pool's saturation, ``checked_out / max_connections`` in percent; down from
-  ``HEALTH_POOL_MAX_PERCENT`` (default 100: no connection left). Runs first, so readiness's own connection
-  is not counted.
+- ``pool``: the process's saturation, ``in_use / max_connections`` in percent: the request threads
+  (`lebrq.http.executor`, one per connection a worker may hold) busy with other requests than this one; down
+  from ``HEALTH_POOL_MAX_PERCENT`` (default 100: no thread, so no connection, left).
 - ``database``: ``SELECT 1`` on the default database.
 - ``media_root`` and ``file_upload_temp_dir``: free space on the filesystem of that directory; down below
   ``HEALTH_DISK_MIN_FREE_BYTES`` bytes or below ``HEALTH_DISK_MIN_FREE_PERCENT`` percent of its size.
@@ -53,8 +53,12 @@ class DatabaseCheck(HealthCheck):
 def pool_state() -> dict:
     """The default database's connection pool in this process: ``vendor``, ``pool_size``, ``max_overflow``,
     ``max_connections`` (pool size + overflow), ``pooled`` (whether a pool exists yet: only MariaDB/MySQL has
-    one, created on the first connection) and SQLAlchemy's ``checked_out``, ``checked_in``, ``overflow``."""
+    one, created on the first connection) and SQLAlchemy's ``checked_out``, ``checked_in``, ``overflow`` (each
+    request thread keeps its connection checked out), and ``in_use``: request threads busy with other requests
+    than the caller's (`lebrq.http.executor.RequestThreads.busy_elsewhere`)."""
     from dj_db_conn_pool.core import pool_container
+
+    from lebrq.http.executor import request_threads
 
     state = {
         "vendor": connection.vendor,
@@ -65,6 +69,7 @@ def pool_state() -> dict:
         "checked_out": 0,
         "checked_in": 0,
         "overflow": 0,
+        "in_use": request_threads().busy_elsewhere(),
     }
     if state["pooled"]:
         queue_pool = pool_container.get(connection.alias)
@@ -77,19 +82,20 @@ def pool_state() -> dict:
 
 
 class PoolCheck(HealthCheck):
-    """Saturation of the DB pool: ``{"checked_out", "max_connections", "saturation_percent"}``; down at
-    ``HEALTH_POOL_MAX_PERCENT`` or above (a new request would wait up to ``DB_POOL_TIMEOUT`` seconds)."""
+    """Saturation of the worker: ``{"in_use", "max_connections", "saturation_percent"}``, ``in_use`` being the
+    request threads (each with its DB connection) busy with other requests; down at ``HEALTH_POOL_MAX_PERCENT``
+    or above (a new request would wait up to ``DB_POOL_TIMEOUT`` seconds)."""
 
     name = "pool"
 
     def check(self) -> dict:
         state = pool_state()
         maximum = state["max_connections"]
-        percent = round(100.0 * state["checked_out"] / maximum, 1) if maximum else 0.0
-        details = {"checked_out": state["checked_out"], "max_connections": maximum, "saturation_percent": percent}
-        if state["pooled"] and percent >= settings.HEALTH_POOL_MAX_PERCENT:
+        percent = round(100.0 * state["in_use"] / maximum, 1) if maximum else 0.0
+        details = {"in_use": state["in_use"], "max_connections": maximum, "saturation_percent": percent}
+        if percent >= settings.HEALTH_POOL_MAX_PERCENT:
             raise CheckFailed(
-                f"{state['checked_out']} of {maximum} pooled connections are in use "
+                f"{state['in_use']} of {maximum} request threads (one DB connection each) are in use "
                 f"(limit {settings.HEALTH_POOL_MAX_PERCENT:g}%).",
                 **details,
             )

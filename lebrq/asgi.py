@@ -18,6 +18,7 @@ django_application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
+from lebrq.checks import run_startup_checks  # noqa: E402
 from lebrq.http.guards import MemoryGuard, UploadLimitGuard  # noqa: E402
 from lebrq.memory import MemorySampler, MiB, freeze_heap  # noqa: E402
 
@@ -57,6 +58,7 @@ def build_application():
     return guarded
 
 
+run_startup_checks()  # uvicorn and gunicorn never run system checks: a bad setting stops the start here
 application = build_application()
 
 gc_logger = logging.getLogger("lebrq.gc")

@@ -50,6 +50,10 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.InvoiceBusy: (503, "invoice_busy", INVOICE_BUSY_DETAIL),
     domain.UploadTooLarge: (413, "payload_too_large", None),
     domain.UnsupportedType: (415, "unsupported_media_type", None),
+    domain.Unverifiable: (415, "unsupported_media_type", None),
+    domain.TooManyPixels: (413, "too_many_pixels", None),
+    domain.CorruptContent: (400, "corrupt_content", None),
+    domain.MetadataNotRemovable: (400, "metadata_not_removable", None),
     domain.InsufficientStorage: (507, "insufficient_storage", None),
 }
 
@@ -70,6 +74,8 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "too_long": "a booking longer than BOOKING_MAX_DAYS days",
         "whole_minutes": "a booking time with seconds",
         "unsupported_character": "text the invoice prints with a character beyond U+FFFF (emoji)",
+        "corrupt_content": "an uploaded file that does not decode or parse completely as its type",
+        "metadata_not_removable": "an uploaded file whose private metadata cannot be removed",
     },
     401: {
         "not_authenticated": "no bearer token",
@@ -89,7 +95,10 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "invoice_not_available": "a cancelled or rejected booking has no invoice",
     },
     411: {"length_required": "an upload without a Content-Length header"},
-    413: {"payload_too_large": "an upload larger than its kind allows"},
+    413: {
+        "payload_too_large": "an upload larger than its kind allows",
+        "too_many_pixels": "an image whose header declares more than IMAGE_MAX_PIXELS pixels",
+    },
     415: {"unsupported_media_type": "a file whose bytes are not of an accepted type"},
     500: {"server_error": "an unexpected failure"},
     503: {
@@ -202,6 +211,8 @@ def _as_api_exception(exc: domain.DomainError) -> exceptions.APIException | None
     if mapped is None:
         return None
     status_code, code, detail, headers = mapped
+    if status_code == status.HTTP_400_BAD_REQUEST and getattr(exc, "field", None):
+        return exceptions.ValidationError({exc.field: [detail]}, code=code)
     api_exception = exceptions.APIException(detail, code)
     api_exception.status_code = status_code
     if "Retry-After" in headers:

@@ -78,6 +78,29 @@ class UnsupportedType(DomainError, ValueError):
     """The upload's bytes are not of a type its kind accepts (`uploads.sniffing.detect`)."""
 
 
+class ContentRejected(DomainError, ValueError):
+    """An upload's bytes are not acceptable as the type they were detected as (`uploads.verify`, `uploads.scrub`);
+    ``field`` is the request field at fault."""
+
+    field = "file"
+
+
+class CorruptContent(ContentRejected):
+    """The bytes do not decode or parse as the detected type: truncated, damaged, or a polyglot."""
+
+
+class TooManyPixels(ContentRejected):
+    """The image header declares more than settings.IMAGE_MAX_PIXELS pixels (refused before decoding)."""
+
+
+class Unverifiable(ContentRejected):
+    """No verifier exists for the detected type, so it is not accepted."""
+
+
+class MetadataNotRemovable(ContentRejected):
+    """ExifTool failed on the file, or the file carries private metadata that cannot be removed."""
+
+
 class InsufficientStorage(DomainError):
     """No space left on the device (ENOSPC) to receive or store an upload or a request body."""
 

@@ -1,7 +1,8 @@
 """Django settings for LeBRQ.
 
 Every setting that an operator may change is read from the environment here, once, with a safe default;
-the README lists each variable. Sizes are in bytes, times in seconds, percentages in percent.
+the README lists each variable. Sizes are in bytes, times in seconds, percentages in percent. Values are
+validated by system checks (`lebrq.checks`, IDs ``lebrq.E0xx``/``lebrq.W0xx``), not here.
 """
 
 import os
@@ -12,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 from lebrq.http.static import security_headers
 from lebrq.upload_kinds import UPLOAD_KINDS
@@ -62,8 +62,6 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # "HTTP_X_FORWARDED_PROTO,https" behind a proxy that sets X-Forwarded-Proto itself (deploy/nginx/lebrq.conf does).
 SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None) or None
-if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
-    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. 'HTTP_X_FORWARDED_PROTO,https'")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 
@@ -82,6 +80,7 @@ INSTALLED_APPS = [
     "bookings",
     "uploads",
     "health",
+    "lebrq",  # the settings' system checks (lebrq/checks.py)
 ]
 
 # ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (lebrq/http/asgi_handler.py).
@@ -90,6 +89,7 @@ MIDDLEWARE = [
     "lebrq.middleware.MemoryErrorMiddleware",
     "lebrq.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "lebrq.http.cache.AuthenticatedCacheControlMiddleware",  # private, no-store + Vary: Authorization
     "django.contrib.sessions.middleware.SessionMiddleware",
     "lebrq.middleware.NotModifiedMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,8 +120,9 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------------------
 # SQLite (embedded, zero config) by default; a mysql:// URL selects MariaDB/MySQL through mysqlclient behind a
-# per-process SQLAlchemy QueuePool (django-db-connection-pool). CONN_MAX_AGE stays 0: under ASGI a persistent
-# connection is parked per request thread, while the pool bounds the process to DB_POOL_SIZE + DB_MAX_OVERFLOW.
+# per-process SQLAlchemy QueuePool (django-db-connection-pool). Requests run in DB_POOL_SIZE + DB_MAX_OVERFLOW
+# long-lived threads per process (lebrq/http/executor.py), each keeping its connection for up to DB_POOL_RECYCLE
+# seconds (CONN_MAX_AGE), pinged before its first query in a request (CONN_HEALTH_CHECKS).
 DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=2)
 DB_MAX_OVERFLOW = env.int("DB_MAX_OVERFLOW", default=2)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
@@ -131,7 +132,8 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)  # seconds to open
 DB_RETRY_AFTER = env.int("DB_RETRY_AFTER", default=2)
 
 _default_db = env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lebrq.sqlite3'}")
-_default_db["CONN_MAX_AGE"] = 0
+_default_db["CONN_MAX_AGE"] = DB_POOL_RECYCLE
+_default_db["CONN_HEALTH_CHECKS"] = True
 if _default_db["ENGINE"] == "django.db.backends.mysql":
     _default_db["ENGINE"] = "lebrq.db.backends.mysql"
     _default_db["OPTIONS"] = {
@@ -215,6 +217,12 @@ _UPLOAD_MAX_DEFAULTS = {"image": 15 * MiB, "video": 2048 * MiB, "document": 25 *
 UPLOAD_MAX_BYTES = {
     kind: env.int(f"UPLOAD_MAX_{kind.upper()}_BYTES", default=_UPLOAD_MAX_DEFAULTS[kind]) for kind in UPLOAD_KINDS
 }
+# --- Upload content checks (uploads/verify.py, uploads/scrub.py) ---
+# Largest image accepted, in pixels (width x height x frames), read from the header before decoding.
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
+# The ExifTool executable that strips location and device metadata from images and videos.
+EXIFTOOL_PATH = env.str("EXIFTOOL_PATH", default="exiftool")
+# --- end upload content checks ---
 # Size of each read when a file or PDF is streamed out, in bytes.
 STREAM_CHUNK_SIZE = 64 * 1024
 
@@ -222,8 +230,6 @@ STREAM_CHUNK_SIZE = 64 * 1024
 # "x-accel": a file response carries only headers and X-Accel-Redirect (after authorisation and the
 # preconditions), and nginx sends the bytes; "" (default) streams them from Django.
 DOWNLOAD_OFFLOAD = env.str("DOWNLOAD_OFFLOAD", default="").strip().lower()
-if DOWNLOAD_OFFLOAD not in ("", "off", "x-accel"):
-    raise ImproperlyConfigured(f"DOWNLOAD_OFFLOAD must be 'x-accel' or empty, got {DOWNLOAD_OFFLOAD!r}")
 # Directory → nginx internal URI prefix, "dir=prefix,dir=prefix". Empty: MEDIA_ROOT → /_protected/media/ and
 # INVOICE_CACHE_DIR → /_protected/invoices/. A file under none of them is streamed.
 DOWNLOAD_OFFLOAD_LOCATIONS = env.dict("DOWNLOAD_OFFLOAD_LOCATIONS", default={})

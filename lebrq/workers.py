@@ -13,6 +13,9 @@ last, so this subclass carries the seed's `uvicorn ... --limit-concurrency 30 --
 - ``UVICORN_BACKLOG`` (default 1024): the listen(2) queue. Under gunicorn the listening socket is the master's,
   made with gunicorn's `backlog`, which gunicorn.conf.py sets from the same variable.
 
+``loop`` and ``http`` stay "auto", as on the uvicorn command line: uvloop and httptools (requirements.txt) when
+they import, else asyncio and h11.
+
 Use it as ``worker_class = "lebrq.workers.UvicornWorker"`` (gunicorn.conf.py does).
 """
 

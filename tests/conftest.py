@@ -1,14 +1,16 @@
-"""Shared fixtures: users, a venue with spaces and items, API clients with bearer tokens, sample media."""
+"""Shared fixtures: users, a venue with spaces and items, the booking factory, API clients with bearer tokens,
+sample media. Helper functions live in tests/helpers.py."""
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
+
+from tests.helpers import bearer_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
@@ -20,6 +22,17 @@ def shared_media() -> Path:
     if not (SHARED_MEDIA / "venue-tour.mp4").exists():
         pytest.fail(f"sample media not found in {SHARED_MEDIA} (set LEBRQ_SHARED_MEDIA)")
     return SHARED_MEDIA
+
+
+@pytest.fixture(scope="session")
+def scrubbed_photo(shared_media, tmp_path_factory) -> Path:
+    """camera-with-gps.jpg with its private metadata already removed (uploads.scrub): stored byte for byte."""
+    from uploads import scrub
+
+    path = tmp_path_factory.mktemp("scrubbed") / "camera-with-gps.jpg"
+    path.write_bytes((shared_media / "camera-with-gps.jpg").read_bytes())
+    assert scrub.scrub_file(path, "image/jpeg").changed
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -49,12 +62,6 @@ def other_customer(django_user_model):
 @pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user("staff", "staff@example.com", "pw-staff-123", is_staff=True)
-
-
-def bearer_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
-    return client
 
 
 @pytest.fixture
@@ -102,3 +109,58 @@ def catering(db):
 def tomorrow_10am():
     start = timezone.localtime() + timedelta(days=1)
     return start.replace(hour=10, minute=0, second=0, microsecond=0)
+
+
+#: The booking factory's default start: 14 Mar 2030, 10:00 IST (financial year 2029-30).
+EVENT_START = datetime(2030, 3, 14, 4, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def make_booking(request):
+    """The tests' one booking factory: ``make_booking(**options) -> Booking``, saved, with its lines and payments.
+
+    Options (all keyword): ``customer`` (default: the `customer` fixture), ``space`` (default: the `hall` fixture,
+    which a test module may override), ``start`` (default `EVENT_START`), ``end`` (default ``start + hours``),
+    ``hours`` (4), ``status`` (confirmed), ``items`` (``[(name, hsn_sac, quantity, unit_price)]``: a catalogue
+    item and a booking line each), ``paid`` (amounts in INR: one successful payment each); any other keyword is a
+    `Booking` field (``attendees``, ``customer_note``, ``total_amount``...). The defaults are fetched only when
+    used, so a test that passes its own customer and space creates no other.
+    """
+    from bookings.models import Booking, BookingItem, Item, Payment
+
+    def make(
+        *,
+        customer=None,
+        space=None,
+        start=EVENT_START,
+        end=None,
+        hours=4,
+        status=Booking.Status.CONFIRMED,
+        items=(),
+        paid=(),
+        **fields,
+    ):
+        booking = Booking.objects.create(
+            customer=customer or request.getfixturevalue("customer"),
+            space=space or request.getfixturevalue("hall"),
+            start_datetime=start,
+            end_datetime=end or start + timedelta(hours=hours),
+            status=status,
+            **fields,
+        )
+        for name, hsn_sac, quantity, unit_price in items:
+            item = Item.objects.create(name=name, unit_price=unit_price, hsn_sac=hsn_sac)
+            BookingItem.objects.create(
+                booking=booking,
+                item=item,
+                name=name,
+                hsn_sac=hsn_sac,
+                quantity=quantity,
+                unit_price=unit_price,
+                line_total=unit_price * quantity,
+            )
+        for amount in paid:
+            Payment.objects.create(booking=booking, amount=amount, status=Payment.Status.SUCCESS, provider="test")
+        return booking
+
+    return make

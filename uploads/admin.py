@@ -1,10 +1,12 @@
-"""Staff admin for uploads (read-only metadata; the bytes are served by the download views)."""
+"""Staff admin for uploads (read-only metadata; the bytes are served by the download views; deleting an upload
+removes its bytes too)."""
 
 from django.conf import settings
 from django.contrib import admin
 from django.utils.html import format_html
 
 from .models import Upload
+from .services import delete_upload
 
 
 @admin.register(Upload)
@@ -21,3 +23,12 @@ class UploadAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def delete_model(self, request, obj):
+        """Delete the row and the stored bytes (`services.delete_upload`)."""
+        delete_upload(obj)
+
+    def delete_queryset(self, request, queryset):
+        """The bulk "delete selected" action: each upload with its bytes."""
+        for upload in queryset:
+            delete_upload(upload)

@@ -13,3 +13,4 @@ class UploadsConfig(AppConfig):
         # STATIC_ROOT before ServeStatic starts (it warns about a missing one).
         for directory in (settings.MEDIA_ROOT, settings.FILE_UPLOAD_TEMP_DIR, settings.STATIC_ROOT):
             Path(directory).mkdir(parents=True, exist_ok=True)
+        from . import checks  # noqa: F401 -- registers the upload system checks

@@ -8,8 +8,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from lebrq.exceptions import InsufficientStorage, UploadTooLarge
+from lebrq.http.streaming import release_db_connections
 
-from . import names, sniffing
+from . import names, scrub, sniffing, verify
 from .models import Upload
 
 
@@ -19,6 +20,20 @@ def read_head(uploaded: UploadedFile) -> bytes:
     head = uploaded.read(sniffing.SNIFF_BYTES)
     uploaded.seek(0)
     return head
+
+
+def check_content(uploaded: UploadedFile, mime: str) -> None:
+    """Verify the temporary file of ``uploaded`` as ``mime`` (`verify.verify_file`) and strip its private metadata
+    in place (`scrub.scrub_file`); when that changed it, ``uploaded.size`` and ``uploaded.sha256`` are updated to
+    the bytes that will be stored. Raises (`lebrq.exceptions`) `TooManyPixels`, `Unverifiable` (a type no
+    verifier accepts), `CorruptContent` or `MetadataNotRemovable`.
+    """
+    path = uploaded.temporary_file_path()
+    release_db_connections()  # decoding and ExifTool take CPU seconds: no pooled connection is held meanwhile
+    verify.verify_file(path, mime)
+    result = scrub.scrub_file(path, mime)
+    if result.changed:
+        uploaded.size, uploaded.sha256 = result.size, result.sha256
 
 
 def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
@@ -34,6 +49,7 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
     if uploaded.size > limit:
         raise UploadTooLarge(f"A {kind} upload may be at most {limit} bytes.")
     detected = sniffing.detect(read_head(uploaded), kind)
+    check_content(uploaded, detected.mime)  # verified, then private metadata removed
 
     name = names.storage_name(kind, detected.extension)
     try:
@@ -48,7 +64,7 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
             return Upload.objects.create(
                 kind=kind,
                 name=stored,
-                original_name=names.sanitize_filename(uploaded.name or ""),
+                original_name=names.download_name(uploaded.name or "", detected.mime, detected.extension),
                 size=uploaded.size,
                 content_type=detected.mime,
                 sha256=uploaded.sha256,
@@ -58,3 +74,11 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
     except BaseException:
         default_storage.delete(stored)
         raise
+
+
+def delete_upload(upload: Upload) -> None:
+    """Delete ``upload``'s row, then its stored bytes (a failed row delete keeps both; the download view answers
+    404 from the moment the row is gone)."""
+    name = upload.name
+    upload.delete()
+    default_storage.delete(name)

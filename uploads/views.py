@@ -9,16 +9,25 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bookings.filters import PagePagination
 from lebrq.http.conditional import Representation
-from lebrq.http.streaming import file_response
+from lebrq.http.negotiation import IgnoreClientContentNegotiation
+from lebrq.http.streaming import file_response, settled_mtime
 
 from .models import Upload
 from .parsers import UploadMultiPartParser
-from .services import store_upload
+from .services import delete_upload, store_upload
+
+#: Shown inline (a browser renders them in place); every other stored file downloads as an attachment.
+INLINE_TYPE_PREFIXES = ("image/", "video/")
+#: Public media never change behind their URL (a new upload gets a new generated name): cache for a year
+#: (RFC 9111 §5.2.2.1, RFC 8246 immutable).
+PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
 class UploadSerializer(serializers.ModelSerializer):
@@ -75,6 +84,7 @@ class ServeUploadView(APIView):
     """
 
     permission_classes = [AllowAny]
+    content_negotiation_class = IgnoreClientContentNegotiation  # the file whatever Accept says, never 406
 
     @extend_schema(
         responses={
@@ -106,9 +116,56 @@ class ServeUploadView(APIView):
             request,
             path=path,
             representation=Representation(
-                size=stat_result.st_size, etag=upload.etag, last_modified=stat_result.st_mtime
+                size=stat_result.st_size, etag=upload.etag, last_modified=settled_mtime(stat_result.st_mtime)
             ),
             content_type=upload.content_type,
             filename=upload.original_name or None,
-            cache_control="public, max-age=0, must-revalidate" if upload.is_public else "private, no-cache",
+            as_attachment=not upload.content_type.startswith(INLINE_TYPE_PREFIXES),
+            cache_control=PUBLIC_CACHE_CONTROL if upload.is_public else "private, no-cache",
         )
+
+
+# --- The caller's own uploads: list and delete ---
+class OwnUploadListView(ListAPIView):
+    """``GET /api/uploads``: the caller's uploads, newest first, paginated (``page``, ``page_size``)."""
+
+    serializer_class = UploadSerializer
+    permission_classes = [IsAuthenticated]
+    pagination_class = PagePagination
+
+    def get_queryset(self):
+        return Upload.objects.filter(owner=self.request.user)
+
+
+class OwnUploadView(APIView):
+    """``GET``/``DELETE /api/uploads/{id}``: one of the caller's uploads (staff: anyone's). Another user's upload
+    is 404, so its existence is not revealed. DELETE → 204: the row and the stored bytes are gone, and the file's
+    URL answers 404."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get_object(self, pk: int) -> Upload:
+        uploads = Upload.objects.all() if self.request.user.is_staff else Upload.objects.filter(owner=self.request.user)
+        upload = uploads.filter(pk=pk).first()
+        if upload is None:
+            raise NotFound()
+        return upload
+
+    @extend_schema(operation_id="api_uploads_own_retrieve", responses={200: UploadSerializer, 404: OpenApiTypes.OBJECT})
+    def get(self, request, pk: int):
+        return Response(UploadSerializer(self.get_object(pk)).data)
+
+    @extend_schema(
+        operation_id="api_uploads_own_destroy",
+        responses={
+            204: None,
+            404: OpenApiTypes.OBJECT,
+            405: OpenApiTypes.OBJECT,  # an id that is not a whole number: the path of a stored file (GET/HEAD only)
+        },
+    )
+    def delete(self, request, pk: int):
+        delete_upload(self.get_object(pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- end own uploads ---

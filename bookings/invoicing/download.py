@@ -4,7 +4,7 @@
 from django.utils import timezone
 
 from lebrq.http.conditional import Representation
-from lebrq.http.streaming import file_response
+from lebrq.http.streaming import file_response, settled_mtime
 
 from ..models import Booking
 from .cache import invoice_pdf
@@ -24,7 +24,7 @@ def invoice_response(request, booking: Booking):
     return file_response(
         request,
         path=pdf.path,
-        representation=Representation(size=pdf.size, etag=pdf.etag, last_modified=pdf.modified),
+        representation=Representation(size=pdf.size, etag=pdf.etag, last_modified=settled_mtime(pdf.modified)),
         content_type="application/pdf",
         filename=pdf.filename,
         as_attachment=True,

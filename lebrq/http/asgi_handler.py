@@ -18,20 +18,21 @@ import errno
 import tempfile
 
 import django
-from asgiref.sync import AsyncToSync, sync_to_async
+from asgiref.sync import AsyncToSync
 from django.conf import settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 
 from lebrq.errors import domain_error, error_body
 from lebrq.exceptions import InsufficientStorage
+from lebrq.http.executor import RequestThreadsMixin
 from lebrq.http.guards import send_json
 from lebrq.tempfiles import REQUEST_SPOOL
 
 SPOOL_FULL_DETAIL = "The server has no room to receive this request body."
 
 
-class TempDirASGIHandler(ASGIHandler):
+class TempDirASGIHandler(RequestThreadsMixin, ASGIHandler):
     """`ASGIHandler` whose `read_body` spools into FILE_UPLOAD_TEMP_DIR (see the module docstring)."""
 
     def load_middleware(self, is_async=False):
@@ -40,19 +41,19 @@ class TempDirASGIHandler(ASGIHandler):
         Django's ASGI handler builds an async chain around `_get_response_async`; every sync-only middleware
         (`MiddlewareMixin`: security, sessions, CSRF, auth, messages, ...) is then entered through `sync_to_async`
         and the view through another, with switches back to the event loop in between. Built sync (as under
-        WSGI), the middleware, URL resolution and the (sync) view all run in the request's one thread, which
-        `sync_to_async(thread_sensitive=True)` gives each request. An async-only middleware must come first in
-        ``MIDDLEWARE`` (ServeStatic does): it then runs on the loop, in front of that one switch. An async view
-        would still work (Django runs it with `async_to_sync`). Responses stream as before, on the loop
-        (`ASGIHandler.send_response`). Measured on a uvicorn worker: about 1 ms of CPU less per request than
-        Django's async chain with the sync middleware grouped behind one switch.
+        WSGI), the middleware, URL resolution and the (sync) view all run in one of the process's request
+        threads (`lebrq.http.executor`: long-lived, each keeping its DB connection). An async-only middleware
+        must come first in ``MIDDLEWARE`` (ServeStatic does): it then runs on the loop, in front of that one
+        switch. An async view would still work (Django runs it with `async_to_sync`). Responses stream as
+        before, on the loop (`ASGIHandler.send_response`). Measured on a uvicorn worker: about 1 ms of CPU less
+        per request than Django's async chain with the sync middleware grouped behind one switch.
         """
         super().load_middleware(is_async=False)
         chain = self._middleware_chain
         if isinstance(chain, AsyncToSync):  # the outermost middleware is async (ServeStatic): run it on the loop
             self._middleware_chain = chain.awaitable
         else:
-            self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
+            self._middleware_chain = self.run_in_request_threads(chain)
 
     async def handle(self, scope, receive, send):
         try:

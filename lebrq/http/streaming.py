@@ -12,6 +12,7 @@ bytes (see `x_accel_redirect_uri` and deploy/README.md, "Download offload").
 import asyncio
 import logging
 import os
+import re
 import secrets
 import threading
 import unicodedata
@@ -31,6 +32,9 @@ from lebrq.http import conditional
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate"
+#: Content-Security-Policy of every served file (CSP Level 3): no fetches, and a sandbox (no scripts, no
+#: same-origin, no forms) for a file a browser would render, such as a polyglot opened as a document.
+FILE_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
 # preadv() flag (Linux >= 4.14): fail with EAGAIN rather than wait for the disk. None where it does not exist.
 _RWF_NOWAIT = getattr(os, "RWF_NOWAIT", None)
 
@@ -134,6 +138,20 @@ class FileRangeIterator:
         self.close()
 
 
+#: Seconds an ASGI server's Date header may lag the clock: uvicorn refreshes it once a second (and both are
+#: whole seconds).
+DATE_HEADER_LAG = 2
+
+
+def settled_mtime(mtime: float) -> float:
+    """The Last-Modified time (epoch seconds) to announce for a file last modified at ``mtime``: `DATE_HEADER_LAG`
+    seconds earlier. A Last-Modified must not be later than the response's Date (RFC 9110 §8.8.2.1), and the
+    server's Date may lag the clock, so a file just written (an invoice just rendered, an upload just stored) would
+    otherwise be dated in the future. A pure function of ``mtime``, so the validator is the same on every request
+    (If-Modified-Since compares against it); the strong ETag decides first anyway (§13.2.2)."""
+    return mtime - DATE_HEADER_LAG
+
+
 def file_response(
     request,
     *,
@@ -210,6 +228,7 @@ def _build_response(
 ) -> HttpResponseBase:
     decision = conditional.evaluate(request.method, request.headers, representation)
     headers = {"ETag": representation.etag, "Last-Modified": http_date(representation.last_modified)}
+    headers["Content-Security-Policy"] = FILE_CONTENT_SECURITY_POLICY
     if cache_control:
         headers["Cache-Control"] = cache_control
     if decision.status == 304:
@@ -293,7 +312,8 @@ def content_disposition(as_attachment: bool, filename: str | None) -> str | None
 
     Django's `content_disposition_header` gives `filename="…"` for a quotable ASCII name and only
     `filename*=utf-8''…` (RFC 8187) otherwise; for the latter, an ASCII `filename="…"` fallback is added before it
-    (RFC 6266 §4.3) for clients that ignore filename*: accents stripped, other characters replaced by "_".
+    (RFC 6266 §4.3) for clients that ignore filename*: accents stripped, other characters (and "/", "\\")
+    replaced by "_", runs of dots collapsed to one, so the fallback never holds a path.
     """
     value = content_disposition_header(as_attachment, filename)
     if value is None:
@@ -302,8 +322,9 @@ def content_disposition(as_attachment: bool, filename: str | None) -> str | None
     if not extended.startswith("filename*="):
         return value
     fallback = "".join(
-        char if " " <= char <= "~" and char not in '"\\' else "_"
+        char if " " <= char <= "~" and char not in '"\\/' else "_"
         for char in unicodedata.normalize("NFKD", filename)
         if not unicodedata.category(char).startswith("M")
     )
+    fallback = re.sub(r"\.{2,}", ".", fallback)  # NFKD can make ".." of a fullwidth "．．"
     return f'{disposition}; filename="{fallback}"; {extended}'

@@ -28,8 +28,11 @@ def test_quick_benchmark_runs_and_ours_stays_flat(tmp_path):
     with (tmp_path / "files.csv").open() as source:
         rows = {(row["server"], row["scenario"]): row for row in csv.DictReader(source)}
     scenarios = ("upload", "download", "range-tail", "parallel-16")
-    assert set(rows) == {(server, s) for server in ("ours", "naive", "starlette") for s in scenarios}
+    expected = {(server, s) for server in ("ours", "naive", "starlette") for s in scenarios}
+    assert set(rows) == expected | {("ours", "photo-upload")}
     assert rows[("ours", "upload")]["statuses"] == "201"
+    assert rows[("ours", "photo-upload")]["statuses"] == "201"
+    assert int(rows[("ours", "photo-upload")]["max_rss_growth_bytes"]) <= 32 * MiB  # 50 megapixels decoded
     assert rows[("ours", "range-tail")]["statuses"] == "206"
     assert rows[("naive", "range-tail")]["statuses"] == "200"  # Django's FileResponse ignores Range
     assert int(rows[("ours", "upload")]["max_rss_growth_bytes"]) <= 4 * MiB

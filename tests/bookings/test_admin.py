@@ -1,8 +1,10 @@
 """Staff admin: the booking pages render, and the invoice downloads from the admin."""
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
+import pypdf
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
@@ -19,16 +21,8 @@ def admin_user(django_user_model):
 
 
 @pytest.fixture
-def booking(customer, hall):
-    start = timezone.now() + timedelta(days=3)
-    return Booking.objects.create(
-        customer=customer,
-        space=hall,
-        start_datetime=start,
-        end_datetime=start + timedelta(hours=2),
-        status=Booking.Status.CONFIRMED,
-        total_amount=Decimal("10000.00"),
-    )
+def booking(make_booking):
+    return make_booking(start=timezone.now() + timedelta(days=3), hours=2, total_amount=Decimal("10000.00"))
 
 
 def test_booking_changelist_filters_search_and_invoice_link(admin_user, booking):
@@ -56,6 +50,11 @@ def test_admin_invoice_download_streams_a_pdf(admin_user, booking):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert body.startswith(b"%PDF-")
+    assert response["Content-Disposition"] == f'attachment; filename="invoice-{booking.booking_reference}.pdf"'
+    assert int(response["Content-Length"]) == len(body)
+    text = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(body)).pages)
+    assert booking.booking_reference in text
+    assert "₹11,800.00" in text  # 2 h × 5,000 + 18 % GST
 
 
 def test_admin_requires_staff(customer, booking):
@@ -66,17 +65,55 @@ def test_admin_requires_staff(customer, booking):
     assert "/admin/login/" in response["Location"]
 
 
-@pytest.mark.parametrize("model", ["venue", "space", "item", "booking"])
-def test_admin_lists_render(admin_user, booking, model):
-    client = Client()
-    client.force_login(admin_user)
-    assert client.get(f"/admin/bookings/{model}/").status_code == 200
+def result_rows(html: str) -> list[str]:
+    """The change list's result rows (``<tr>`` of ``#result_list``'s body), as HTML."""
+    body = html.split('<table id="result_list">', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return body.split("<tr")[1:]
 
 
-def test_upload_admin_list_renders(admin_user):
+@pytest.mark.parametrize(
+    ("model", "label", "columns"),
+    [
+        ("venue", "venue", ["LeBRQ Grand", "Kochi", "Kerala"]),
+        ("space", "space", ["Grand Hall", "LeBRQ Grand", "300", "5000.00"]),
+        ("item", "item", ["Catering", "650.00", "996334"]),
+        ("booking", "booking", ["asha", "Grand Hall", "Confirmed", "10000.00", "Download invoice"]),
+    ],
+)
+def test_admin_lists_show_each_row_with_its_columns(admin_user, booking, catering, model, label, columns):
     client = Client()
     client.force_login(admin_user)
-    assert client.get("/admin/uploads/upload/").status_code == 200
+    response = client.get(f"/admin/bookings/{model}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    (row,) = result_rows(html)  # exactly the one object the fixtures made
+    for text in columns:
+        assert text in row, text
+    assert f"1 {label}" in html  # the paginator's count
+
+
+def test_upload_admin_list_shows_the_upload_and_offers_no_add(admin_user, customer):
+    from uploads.models import Upload
+
+    Upload.objects.create(
+        kind=Upload.Kind.IMAGE,
+        name="image/2030/03/abc123.jpg",
+        original_name="stage.jpg",
+        size=48213,
+        content_type="image/jpeg",
+        sha256="0" * 64,
+        owner=customer,
+    )
+    client = Client()
+    client.force_login(admin_user)
+    response = client.get("/admin/uploads/upload/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    (row,) = result_rows(html)
+    for text in ["image/2030/03/abc123.jpg", "stage.jpg", "Image", "image/jpeg", "48213", "asha"]:
+        assert text in row, text
+    assert "/admin/uploads/upload/add/" not in html  # uploads come only through the API
+    assert client.get("/admin/uploads/upload/add/").status_code == 403
 
 
 def test_docs_page_uses_local_assets(api):
@@ -85,14 +122,12 @@ def test_docs_page_uses_local_assets(api):
     assert "/assets/drf_spectacular_sidecar/swagger-ui-dist/" in html
 
 
-def test_admin_cannot_approve_a_booking_into_a_taken_slot(admin_user, booking, customer, hall):
+def test_admin_cannot_approve_a_booking_into_a_taken_slot(admin_user, booking, customer, hall, make_booking):
     from bookings.admin import BookingAdminForm
 
-    pending = Booking.objects.create(
-        customer=customer,
-        space=hall,
-        start_datetime=booking.start_datetime + timedelta(hours=1),
-        end_datetime=booking.end_datetime + timedelta(hours=1),
+    pending = make_booking(
+        start=booking.start_datetime + timedelta(hours=1),
+        end=booking.end_datetime + timedelta(hours=1),
         status=Booking.Status.PENDING,
     )
     data = {

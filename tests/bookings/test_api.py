@@ -177,6 +177,38 @@ def test_list_is_own_bookings_paginated(customer_api, other_api, staff_api, hall
     assert other_api.get("/api/bookings").json()["pagination"]["total"] == 1
 
 
+@pytest.mark.parametrize(
+    ("page", "page_size", "total", "counted"),
+    [(1, 2, 3, True), (2, 2, 3, False), (1, 5, 3, False), (1, 3, 3, True), (2, 3, 3, True), (9, 2, 3, True)],
+)
+def test_total_is_counted_only_when_the_page_does_not_show_it(
+    customer_api, hall, tomorrow_10am, page, page_size, total, counted, django_assert_num_queries
+):
+    for day in range(3):
+        customer_api.post("/api/bookings", booking_payload(hall, tomorrow_10am + timedelta(days=day)), format="json")
+    shown = max(0, min(page_size, total - (page - 1) * page_size))
+    # user (token), bookings, then items and payments when the page is not empty, then the count if needed
+    queries = 2 + (2 if shown else 0) + (1 if counted else 0)
+    with django_assert_num_queries(queries):
+        body = customer_api.get("/api/bookings", {"page": page, "page_size": page_size}).json()
+    assert len(body["items"]) == shown
+    assert body["pagination"]["total"] == total
+    assert body["pagination"]["total_pages"] == -(-total // page_size)
+
+
+def test_an_empty_first_page_has_total_zero_without_counting(customer_api, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        body = customer_api.get("/api/bookings").json()
+    assert body["pagination"] == {
+        "page": 1,
+        "page_size": 20,
+        "total": 0,
+        "total_pages": 0,
+        "has_next": False,
+        "has_prev": False,
+    }
+
+
 def test_list_filters_by_status_and_dates(customer_api, hall, tomorrow_10am):
     ids = [
         customer_api.post(

@@ -136,3 +136,50 @@ def test_list_and_detail_return_the_representation(customer_api, customer, varie
     expected = booking_rows.bookings(Booking.objects.filter(customer=customer), staff=False)
     assert listed == json.loads(_as_json(expected))
     assert customer_api.get(f"/api/bookings/{varied_bookings[0].pk}").json() == listed[1]
+
+
+@pytest.fixture
+def varied_venues(venue, hall):
+    """Three venues: one with an inactive space among spaces whose names sort before their ids, one without
+    spaces, one inactive."""
+    from bookings.models import Space, Venue
+
+    Space.objects.create(venue=venue, name="Annex", capacity=40, price_per_hour=Decimal("750.5"))
+    Space.objects.create(venue=venue, name="Closed", capacity=10, price_per_hour=Decimal("1"), is_active=False)
+    Space.objects.create(venue=venue, name="Annex", capacity=41, price_per_hour=Decimal("99999999.99"))
+    Venue.objects.create(name="Ärmel Hall", address="", city="", state="")
+    Venue.objects.create(name="Shut", address="x", city="y", state="z", is_active=False)
+
+
+def test_venues_match_the_serializer_key_for_key(varied_venues):
+    from bookings.models import Venue
+    from bookings.serializers import VenueSerializer
+
+    visible = Venue.objects.filter(is_active=True)
+    expected = VenueSerializer(visible.prefetch_related("spaces"), many=True).data
+    ours = booking_rows.venues(visible)
+    assert _as_json(ours) == _as_json(expected)
+    spaces = {v["name"]: v["spaces"] for v in ours}  # the venues' order is the database's collation's
+    assert {name: len(listed) for name, listed in spaces.items()} == {"LeBRQ Grand": 3, "Ärmel Hall": 0}
+    assert [(space["name"], space["price_per_hour"]) for space in spaces["LeBRQ Grand"]] == [
+        ("Annex", "750.50"),
+        ("Annex", "99999999.99"),
+        ("Grand Hall", "5000.00"),
+    ]
+
+
+def test_two_queries_whatever_the_number_of_venues(varied_venues, django_assert_num_queries):
+    from bookings.models import Venue
+
+    with django_assert_num_queries(2):
+        assert len(booking_rows.venues(Venue.objects.filter(is_active=True))) == 2
+    with django_assert_num_queries(1):
+        assert booking_rows.venues(Venue.objects.filter(pk=0)) == []
+
+
+def test_venue_list_returns_the_representation(api, varied_venues):
+    from bookings.models import Venue
+
+    response = api.get("/api/venues")
+    assert response.status_code == 200
+    assert response.json() == json.loads(_as_json(booking_rows.venues(Venue.objects.filter(is_active=True))))

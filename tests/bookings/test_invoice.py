@@ -8,7 +8,6 @@ from pathlib import Path
 import pypdf
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 from xhtml2pdf import files as xhtml2pdf_files
 from xhtml2pdf.config.resources import ResourceAccessError
@@ -16,7 +15,7 @@ from xhtml2pdf.config.resources import ResourceAccessError
 from bookings.invoicing import pdf
 from bookings.invoicing.document import PROFORMA_INVOICE, TAX_INVOICE, build_invoice
 from bookings.invoicing.pdf import ASSETS_DIR, invoice_context, render_invoice_pdf, static_link_callback
-from bookings.models import Booking, BookingItem, Item, Payment, Space, Venue
+from bookings.models import Booking, Payment, Space, Venue
 from lebrq.exceptions import InvoiceNotAvailable, InvoiceRenderError
 
 BEFORE_EVENT = datetime(2030, 1, 1, tzinfo=UTC)
@@ -30,56 +29,10 @@ def pdf_text(path: Path) -> str:
 
 
 @pytest.fixture
-def invoice_customer(db):
-    return get_user_model().objects.create_user(
-        username="asha", email="asha@example.com", password="x-unused-x", first_name="Asha", last_name="Menon"
-    )
-
-
-@pytest.fixture
-def make_booking(invoice_customer):
-    """``make_booking(start=, end=, status=, note=, items=[(name, hsn_sac, quantity, unit_price)], paid=[amounts])``.
-
-    Defaults: 14 Mar 2030, 10:00–14:00 IST in a 2,500/h hall, confirmed.
-    """
+def hall(db):
+    """The space of this module's bookings (`make_booking` uses it): 2,500/h, so that the sums below are round."""
     venue = Venue.objects.create(name="Marine Drive Hall", city="Kochi", state="Kerala")
-    space = Space.objects.create(venue=venue, name="Main Hall", capacity=200, price_per_hour=D("2500.00"))
-
-    def make(
-        *,
-        start=datetime(2030, 3, 14, 4, 30, tzinfo=UTC),
-        end=datetime(2030, 3, 14, 8, 30, tzinfo=UTC),
-        status=Booking.Status.CONFIRMED,
-        note="",
-        items=(),
-        paid=(),
-    ):
-        booking = Booking.objects.create(
-            customer=invoice_customer,
-            space=space,
-            start_datetime=start,
-            end_datetime=end,
-            status=status,
-            attendees=120,
-            event_type="Wedding reception",
-            customer_note=note,
-        )
-        for name, hsn_sac, quantity, unit_price in items:
-            item = Item.objects.create(name=name, unit_price=unit_price, hsn_sac=hsn_sac)
-            BookingItem.objects.create(
-                booking=booking,
-                item=item,
-                name=name,
-                hsn_sac=hsn_sac,
-                quantity=quantity,
-                unit_price=unit_price,
-                line_total=unit_price * quantity,
-            )
-        for amount in paid:
-            Payment.objects.create(booking=booking, amount=amount, status=Payment.Status.SUCCESS, provider="test")
-        return booking
-
-    return make
+    return Space.objects.create(venue=venue, name="Main Hall", capacity=200, price_per_hour=D("2500.00"))
 
 
 @pytest.fixture
@@ -91,7 +44,13 @@ def out_dir(tmp_path):
 @pytest.fixture
 def booking(make_booking):
     # 10:00–14:00 IST, 4 h × 2,500 = 10,000; + 1,500 + 54,000 = 65,500 taxable; 9 % = 5,895 each; 77,290 total.
-    return make_booking(items=ITEMS, paid=[D("20000.00"), D("5000.00")], note=HOSTILE_NOTE)
+    return make_booking(
+        items=ITEMS,
+        paid=[D("20000.00"), D("5000.00")],
+        customer_note=HOSTILE_NOTE,
+        attendees=120,
+        event_type="Wedding reception",
+    )
 
 
 @pytest.mark.django_db
@@ -122,9 +81,9 @@ def test_build_invoice_lines_and_totals(booking):
 
 
 @pytest.mark.django_db
-def test_fractional_hours_and_username_fallback(make_booking, invoice_customer):
-    invoice_customer.first_name = invoice_customer.last_name = ""
-    invoice_customer.save()
+def test_fractional_hours_and_username_fallback(make_booking, customer):
+    customer.first_name = customer.last_name = ""
+    customer.save()
     # 10:00–11:20 IST: 4/3 h × 2,500 = 3,333.333… → 3,333.33
     booking = make_booking(end=datetime(2030, 3, 14, 5, 50, tzinfo=UTC))
     inv = build_invoice(booking, now=BEFORE_EVENT)
@@ -400,6 +359,7 @@ def test_proforma_has_no_invoice_number_and_an_unregistered_buyer(booking):
     assert "Invoice no." not in html
     assert "GSTIN: unregistered" in html
     assert "Asha Menon" in html
+    assert "Wedding reception · 120 attendees" in html
 
 
 def test_script_runs():

@@ -23,11 +23,8 @@ def cache_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def booking(customer, hall):
-    start = timezone.now() + timedelta(days=3)
-    return Booking.objects.create(
-        customer=customer, space=hall, start_datetime=start, end_datetime=start + timedelta(hours=2)
-    )
+def booking(make_booking):
+    return make_booking(start=timezone.now() + timedelta(days=3), hours=2, status=Booking.Status.PENDING)
 
 
 def test_customer_sets_billing_details(customer_api, booking):
@@ -109,22 +106,10 @@ def post_action(client, ids):
     return async_to_sync(run)()
 
 
-def test_admin_zip_of_invoices(admin_client, booking, customer, hall, settings, tmp_path):
+def test_admin_zip_of_invoices(admin_client, booking, make_booking, settings, tmp_path):
     start = datetime(2024, 3, 14, 4, 30, tzinfo=UTC)
-    past = Booking.objects.create(
-        customer=customer,
-        space=hall,
-        start_datetime=start,
-        end_datetime=start + timedelta(hours=2),
-        status=Booking.Status.COMPLETED,
-    )
-    cancelled = Booking.objects.create(
-        customer=customer,
-        space=hall,
-        start_datetime=start,
-        end_datetime=start + timedelta(hours=1),
-        status=Booking.Status.CANCELLED,
-    )
+    past = make_booking(start=start, hours=2, status=Booking.Status.COMPLETED)
+    cancelled = make_booking(start=start, hours=1, status=Booking.Status.CANCELLED)
     response, body = post_action(admin_client, [booking.pk, past.pk, cancelled.pk])
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
@@ -179,3 +164,14 @@ def test_admin_shows_billing_fields_and_invoice_number(django_user_model, bookin
     for name in [*billing, "invoice_number"]:
         assert f'name="{name}"' not in html  # shown, no longer editable once a tax invoice is numbered
     assert D(0) == booking.total_amount
+
+
+@pytest.mark.parametrize("accept", ["application/pdf", "image/png", "text/html", "*/*"])
+def test_invoice_download_ignores_accept_and_is_a_sandboxed_private_attachment(customer_api, booking, accept):
+    response = customer_api.get(f"/api/bookings/{booking.pk}/invoice", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'attachment; filename="invoice-{booking.booking_reference}.pdf"'
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert response["Cache-Control"] == "private, no-cache"
+    assert response["Vary"] == "Authorization"

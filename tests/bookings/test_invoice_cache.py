@@ -12,9 +12,9 @@ import pytest
 
 from bookings.invoicing import cache, pdf
 from bookings.invoicing.cache import RenderLimiter, invoice_pdf, invoice_revision
-from bookings.models import Booking, BookingItem, Payment, Space, Venue
+from bookings.models import Booking, BookingItem, Payment
 from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError
-from tests.conftest import bearer_client
+from tests.helpers import bearer_client
 
 BEFORE_EVENT = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -40,16 +40,8 @@ def renders(monkeypatch):
 
 
 @pytest.fixture
-def booking(customer):
-    venue = Venue.objects.create(name="Marine Drive Hall", city="Kochi", state="Kerala")
-    space = Space.objects.create(venue=venue, name="Main Hall", capacity=200, price_per_hour=D("2500.00"))
-    return Booking.objects.create(
-        customer=customer,
-        space=space,
-        start_datetime=datetime(2030, 3, 14, 4, 30, tzinfo=UTC),
-        end_datetime=datetime(2030, 3, 14, 8, 30, tzinfo=UTC),
-        status=Booking.Status.CONFIRMED,
-    )
+def booking(make_booking):
+    return make_booking()
 
 
 def revision_of(booking) -> str:

@@ -7,7 +7,6 @@ The concurrency tests run real threads, each with its own database connection, a
 import threading
 import time
 from datetime import UTC, datetime
-from decimal import Decimal as D
 
 import pytest
 from django.db import connection
@@ -15,7 +14,7 @@ from django.db import connection
 from bookings.invoicing import numbering
 from bookings.invoicing.document import TAX_INVOICE, build_invoice
 from bookings.invoicing.numbering import issue_invoice_number
-from bookings.models import Booking, InvoiceCounter, Space, Venue
+from bookings.models import Booking, InvoiceCounter
 
 EVENT = datetime(2030, 3, 14, 4, 30, tzinfo=UTC)  # 10:00 IST, FY 2029-30
 # 31 Mar 2031 23:59 IST and 1 Apr 2031 00:00 IST: the last minute of FY 2030-31 and the first of 2031-32.
@@ -24,21 +23,11 @@ FIRST_MINUTE_OF_FY = datetime(2031, 3, 31, 18, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def make_bookings(customer):
-    venue = Venue.objects.create(name="Hall", city="Kochi", state="Kerala")
-    space = Space.objects.create(venue=venue, name="Main", capacity=100, price_per_hour=D("1000.00"))
+def make_bookings(make_booking):
+    """``make_bookings(count, status=completed)``: that many bookings of 3.5 hours from `EVENT`."""
 
     def make(count, status=Booking.Status.COMPLETED):
-        return [
-            Booking.objects.create(
-                customer=customer,
-                space=space,
-                start_datetime=EVENT,
-                end_datetime=EVENT.replace(hour=8),
-                status=status,
-            )
-            for _ in range(count)
-        ]
+        return [make_booking(start=EVENT, end=EVENT.replace(hour=8), status=status) for _ in range(count)]
 
     return make
 

@@ -116,3 +116,20 @@ def test_max_requests_zero_means_no_recycling(boot):
 def test_a_non_integer_limit_is_refused_by_name(boot):
     with pytest.raises(ValueError, match=r"^UVICORN_LIMIT_CONCURRENCY must be an integer, got 'thirty'$"):
         boot(UVICORN_LIMIT_CONCURRENCY="thirty")
+
+
+def test_the_worker_gets_uvloop_and_httptools():
+    import uvicorn
+    import uvloop
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from lebrq.workers import UvicornWorker
+
+    config = uvicorn.Config("lebrq.asgi:application", **UvicornWorker.CONFIG_KWARGS)
+    loop = config.get_loop_factory()()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol

@@ -56,22 +56,22 @@ def test_disk_check_fails_for_a_missing_directory(settings, tmp_path):
     assert failed.value.details == {"path": str(tmp_path / "gone")}
 
 
-def pool(checked_out: int, pooled: bool = True):
-    state = {"pooled": pooled, "checked_out": checked_out, "max_connections": 4}
+def pool(in_use: int):
+    state = {"in_use": in_use, "max_connections": 4}
     return mock.patch("health.checks.pool_state", return_value=state)
 
 
 def test_pool_check_reports_saturation(settings):
     settings.HEALTH_POOL_MAX_PERCENT = 100
     with pool(3):
-        assert PoolCheck().check() == {"checked_out": 3, "max_connections": 4, "saturation_percent": 75.0}
+        assert PoolCheck().check() == {"in_use": 3, "max_connections": 4, "saturation_percent": 75.0}
 
 
-def test_pool_check_fails_when_no_connection_is_left(settings):
+def test_pool_check_fails_when_no_thread_is_left(settings):
     settings.HEALTH_POOL_MAX_PERCENT = 100
     with pool(4), pytest.raises(CheckFailed) as failed:
         PoolCheck().check()
-    assert failed.value.message == "4 of 4 pooled connections are in use (limit 100%)."
+    assert failed.value.message == "4 of 4 request threads (one DB connection each) are in use (limit 100%)."
     assert failed.value.details["saturation_percent"] == 100.0
 
 
@@ -83,10 +83,10 @@ def test_pool_check_threshold_is_a_setting(settings):
         assert PoolCheck().check()["saturation_percent"] == 25.0
 
 
-def test_pool_check_passes_without_a_pool(settings):
+def test_pool_check_at_a_zero_limit_is_always_down(settings):
     settings.HEALTH_POOL_MAX_PERCENT = 0
-    with pool(0, pooled=False):
-        assert PoolCheck().check()["saturation_percent"] == 0.0
+    with pool(0), pytest.raises(CheckFailed):
+        PoolCheck().check()
 
 
 @pytest.mark.django_db

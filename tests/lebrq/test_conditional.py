@@ -1,6 +1,5 @@
 """RFC 9110 §13 (conditional) and §14 (range) decisions of `lebrq.http.conditional`, case by case."""
 
-import dataclasses
 from email.utils import formatdate
 
 import pytest
@@ -326,11 +325,21 @@ def test_django_request_headers_are_accepted(rf):
     assert evaluate(request.method, request.headers, REPRESENTATION) == Decision(206, ((95, 99),), "bytes 95-99/100")
 
 
-def test_values_are_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        FULL.status = 206
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        REPRESENTATION.size = 1
+@pytest.mark.parametrize(
+    ("decision", "length", "multipart"),
+    [
+        (FULL, SIZE, False),
+        (Decision(206, ((95, 99),), "bytes 95-99/100"), 5, False),
+        (Decision(206, ((0, 0),), "bytes 0-0/100"), 1, False),
+        (Decision(206, ((0, 9), (50, 59), (99, 99))), 21, True),
+        (Decision(304), 0, False),
+        (Decision(416, (), "bytes */100"), 0, False),
+        (Decision(200), 0, False),  # an empty representation
+    ],
+)
+def test_decision_length_and_multipart(decision, length, multipart):
+    assert decision.length == length  # inclusive ranges: last - first + 1 bytes each
+    assert decision.multipart is multipart
 
 
 @pytest.mark.parametrize(

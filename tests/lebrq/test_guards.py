@@ -21,17 +21,31 @@ class FakeSampler:
 
 
 async def inner_app(scope, receive, send):
+    """The app behind the guard: reads the whole request body, then answers ``inner:<body>``."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"inner"})
+    await send({"type": "http.response.body", "body": b"inner:" + body})
 
 
-def call(app, method, path, headers=()):
+def call(app, method, path, headers=(), body=b"payload"):
+    """Run ``app`` on one request; returns (status, headers, response body, the receive() calls made).
+
+    The request body arrives in two messages, so an app that reads it whole calls receive() twice.
+    """
     messages = []
     received = []
+    pending = [
+        {"type": "http.request", "body": body[:3], "more_body": True},
+        {"type": "http.request", "body": body[3:], "more_body": False},
+    ]
 
     async def receive():
         received.append(True)
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return pending.pop(0)
 
     async def send(message):
         messages.append(message)
@@ -62,18 +76,28 @@ def test_upload_limit_by_content_length(path, length, status):
         UploadLimitGuard(inner_app, LIMITS), "POST", path, [(b"content-length", length)]
     )
     assert got == status
-    assert received == []  # the guard itself never reads the body
-    if status == 413:
-        assert json.loads(body)["code"] == "payload_too_large"
+    if status == 200:
+        # Passed through: the app, not the guard, read the whole body, untouched.
+        assert body == b"inner:payload"
+        assert len(received) == 2
+    else:
+        assert received == []  # refused on the headers alone: nothing of the body was read
         assert headers[b"connection"] == b"close"
+        assert json.loads(body)["code"] == {413: "payload_too_large", 400: "bad_request"}[status]
 
 
 def test_upload_without_content_length_is_411():
-    got, _, body, _ = call(
+    got, _, body, received = call(
         UploadLimitGuard(inner_app, LIMITS), "POST", "/api/uploads/image", [(b"transfer-encoding", b"chunked")]
     )
     assert got == 411
     assert json.loads(body)["code"] == "length_required"
+    assert received == []
+
+
+def test_upload_limit_lets_other_methods_through_without_content_length():
+    got, _, body, received = call(UploadLimitGuard(inner_app, LIMITS), "GET", "/api/uploads/image")
+    assert (got, body, len(received)) == (200, b"inner:payload", 2)
 
 
 def guard_at(percent):
@@ -95,11 +119,16 @@ def guard_at(percent):
     ],
 )
 def test_memory_guard_stages(percent, method, path, status):
-    got, headers, body, _ = call(guard_at(percent), method, path)
+    got, headers, body, received = call(guard_at(percent), method, path)
     assert got == status
-    if status == 503:
+    if status == 200:
+        assert body == b"inner:payload"
+        assert len(received) == 2
+    else:
+        assert received == []  # shed before any of the body was read
         assert headers[b"retry-after"] == b"7"
         assert headers[b"x-memory-usage"] == f"{percent:.1f}%".encode()
+        assert headers[b"connection"] == b"close"
         payload = json.loads(body)
         assert payload["success"] is False
         assert payload["error_type"] == "memory_error"

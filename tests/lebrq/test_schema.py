@@ -1,8 +1,7 @@
 """The OpenAPI schema documents every operation's errors with the `Error` body (`lebrq.schema`)."""
 
+import jsonschema
 import pytest
-
-from lebrq.schema import ERROR_SCHEMA
 
 ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
@@ -15,8 +14,36 @@ def schema(django_db_blocker):
         return Client().get("/api/schema/", HTTP_ACCEPT="application/json").json()
 
 
-def test_error_component(schema):
-    assert schema["components"]["schemas"]["Error"] == ERROR_SCHEMA
+def test_error_component_names_the_fields_of_the_error_body(schema):
+    component = schema["components"]["schemas"]["Error"]
+    assert component["required"] == ["detail", "success", "message", "code"]
+    assert list(component["properties"]) == ["detail", "success", "message", "code"]
+    assert component["properties"]["success"] == {"type": "boolean", "enum": [False]}
+    validator = jsonschema.Draft7Validator(component)
+    assert not validator.is_valid({"detail": "x", "success": False, "message": "x"})  # no code
+    assert not validator.is_valid({"detail": "x", "success": True, "message": "x", "code": "x"})
+
+
+@pytest.mark.django_db
+def test_real_error_bodies_match_the_error_component(schema, api, customer_api):
+    """What `lebrq.errors` really answers, checked against the component the schema publishes."""
+    validator = jsonschema.Draft7Validator(schema["components"]["schemas"]["Error"])
+    answers = {
+        "404": customer_api.get("/api/venues/999999"),
+        "400 (fields)": api.post("/api/auth/login", {}, format="json"),
+        "401": api.get("/api/bookings"),
+        "405": customer_api.delete("/api/venues"),
+    }
+    assert {name: response.status_code for name, response in answers.items()} == {
+        "404": 404,
+        "400 (fields)": 400,
+        "401": 401,
+        "405": 405,
+    }
+    for name, response in answers.items():
+        body = response.json()
+        assert list(validator.iter_errors(body)) == [], (name, body)
+    assert isinstance(answers["400 (fields)"].json()["detail"], dict)  # the object form of `detail`
 
 
 def codes(schema, method: str, path: str) -> list[str]:

@@ -115,6 +115,7 @@ def expected_headers(path, **extra):
         "Content-Type": CONTENT_TYPE,
         "ETag": representation.etag,
         "Last-Modified": http_date(representation.last_modified),
+        "Content-Security-Policy": "default-src 'none'; sandbox",
         "Cache-Control": "public, max-age=0, must-revalidate",
         "Accept-Ranges": "bytes",
         **extra,
@@ -239,6 +240,7 @@ def test_not_modified(data_file):
     assert dict(response.items()) == {
         "ETag": representation.etag,
         "Last-Modified": http_date(representation.last_modified),
+        "Content-Security-Policy": "default-src 'none'; sandbox",
         "Cache-Control": "public, max-age=0, must-revalidate",
     }  # no Content-Length (RFC 9110 §8.6)
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import ssl
+import struct
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -119,10 +120,22 @@ def worker_pids(server: LiveServer) -> list[int]:
 
 
 def padded_video(source: Path, destination: Path, size: int) -> Path:
-    """`source` (an MP4, so typed as video by its first bytes) followed by zeros up to `size` bytes."""
+    """`source` (an MP4 whose last top-level box is ``mdat``, 32-bit size) followed by zeros up to `size` bytes,
+    the ``mdat`` box grown to cover them: still a valid MP4 (uploads verify the box structure)."""
+    position, total = 0, source.stat().st_size
+    with source.open("rb") as reader:
+        while True:  # walk the top-level boxes to the last one
+            reader.seek(position)
+            box_size, box_type = struct.unpack(">I4s", reader.read(8))
+            if position + box_size >= total:
+                break
+            position += box_size
+    assert box_type == b"mdat", box_type
     with source.open("rb") as reader, destination.open("wb") as writer:
         shutil.copyfileobj(reader, writer, MiB)
         writer.truncate(size)
+        writer.seek(position)
+        writer.write(struct.pack(">I", size - position))
     return destination
 
 

@@ -57,4 +57,5 @@ def test_fifty_concurrent_booking_lists_use_at_most_four_connections(server_fact
     pool_state = httpx.get(live_server_uvicorn.url + "/api/health/pool").json()
     assert pool_state["pooled"] is True
     assert pool_state["max_connections"] == 4
-    assert pool_state["checked_out"] == 0
+    assert pool_state["in_use"] == 0
+    assert 1 <= pool_state["checked_out"] <= 4  # kept by the request threads for their next requests

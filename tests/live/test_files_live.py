@@ -26,26 +26,38 @@ def upload(client: httpx.Client, kind: str, path: Path, filename: str | None = N
         return client.post(f"/api/uploads/{kind}", files={"file": (filename or path.name, source)})
 
 
-def test_photo_upload_then_download_is_byte_identical(live_server_uvicorn, shared_media):
+def test_photo_upload_then_download_is_the_stored_bytes_without_gps(live_server_uvicorn, shared_media):
     photo = shared_media / "phone-photo.jpg"
     with live_server_uvicorn.client() as client:
         response = upload(client, "image", photo)
         assert response.status_code == 201, response.text
         body = response.json()
-        assert body["size"] == photo.stat().st_size
+        stored = live_server_uvicorn.media_root / body["path"]
+        assert body["size"] == stored.stat().st_size < photo.stat().st_size  # GPS and maker notes removed
         assert body["content_type"] == "image/jpeg"
         assert body["name"] == "phone-photo.jpg"
-        assert body["etag"] == f'"{sha256_of(photo)}"'
+        assert body["etag"] == f'"{sha256_of(stored)}"'
         assert body["url"] == f"/static/{body['path']}"
-        assert (live_server_uvicorn.media_root / body["path"]).stat().st_size == photo.stat().st_size
 
-        download = httpx.get(live_server_uvicorn.url + body["url"])
-        assert download.status_code == 200
-        assert hashlib.sha256(download.content).hexdigest() == sha256_of(photo)
+        download = httpx.get(live_server_uvicorn.url + body["url"], headers={"Accept": "image/png"})
+        assert download.status_code == 200  # Accept is ignored: the file, never 406
+        assert hashlib.sha256(download.content).hexdigest() == sha256_of(stored)
         assert download.headers["accept-ranges"] == "bytes"
         assert download.headers["etag"] == body["etag"]
         assert download.headers["content-type"] == "image/jpeg"
-        assert "phone-photo.jpg" in download.headers["content-disposition"]
+        assert download.headers["content-disposition"] == 'inline; filename="phone-photo.jpg"'
+        assert download.headers["content-security-policy"] == "default-src 'none'; sandbox"
+        assert download.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_corrupted_photo_is_400_and_leaves_nothing(live_server_uvicorn, shared_media):
+    before = set(live_server_uvicorn.media_root.rglob("*"))
+    with live_server_uvicorn.client() as client:
+        response = upload(client, "image", shared_media / "corrupted.jpg")
+    assert response.status_code == 400
+    assert response.json()["code"] == "corrupt_content"
+    assert set(live_server_uvicorn.media_root.rglob("*")) == before
+    assert list(live_server_uvicorn.temp_dir.iterdir()) == []
 
 
 def test_video_range_requests_and_validators(live_server_uvicorn, shared_media):

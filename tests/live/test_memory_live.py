@@ -35,7 +35,7 @@ def test_threshold_stage_sheds_uploads_and_writes_but_serves_reads(server_factor
 
 
 def test_critical_stage_sheds_everything_but_health(server_factory):
-    server = server_factory("critical", MEMORY_THRESHOLD_PERCENT="1", MEMORY_CRITICAL_PERCENT="1")
+    server = server_factory("critical", MEMORY_THRESHOLD_PERCENT="0.5", MEMORY_CRITICAL_PERCENT="1")
     assert httpx.get(server.url + "/api/venues").status_code == 503
     assert httpx.get(server.url + "/health").status_code == 200
     memory = httpx.get(server.url + "/api/health/memory").json()

@@ -93,7 +93,8 @@ def test_upload_streams_through_and_video_ranges_come_from_nginx(proxied, shared
         assert ranged.headers["content-range"] == f"bytes 0-1048575/{size}"
         assert ranged.headers["etag"] == body["etag"]  # the SHA-256 of the upload API, not nginx's own
         assert ranged.headers["content-type"] == "video/mp4"
-        assert ranged.headers["cache-control"] == "public, max-age=0, must-revalidate"
+        assert ranged.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert ranged.headers["content-security-policy"] == "default-src 'none'; sandbox"
         assert ranged.headers["x-content-type-options"] == "nosniff"
         assert ranged.headers["strict-transport-security"] == "max-age=3600"
         assert "x-accel-redirect" not in ranged.headers

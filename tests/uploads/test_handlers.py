@@ -43,17 +43,19 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(scope="module")
-def photo(shared_media) -> bytes:
-    return (shared_media / "camera-with-gps.jpg").read_bytes()
+def photo(scrubbed_photo) -> bytes:
+    """A photo without private metadata: the upload stores it unchanged."""
+    return scrubbed_photo.read_bytes()
 
 
 @pytest.mark.parametrize(
     ("filename", "stored_name"),
     [
-        (b"x." + b"a" * 300, "a" * 254),  # a 301-byte extension (500, ENAMETOOLONG, before); Django keeps it
-        (b"x." + "é".encode() * 150, "x." + "é" * 126),  # 300 bytes of extension, 2 bytes a character
-        ("é".encode() * 150 + b".jpg", "é" * 125 + ".jpg"),  # 300-byte stem: cut by bytes, extension kept
-        (b"a" * 300 + b".jpg", "a" * 251 + ".jpg"),
+        # The download name ends in the detected type's extension (".jpg") and holds at most 255 UTF-8 bytes.
+        (b"x." + b"a" * 300, "a" * 251 + ".jpg"),  # a 301-byte extension (500, ENAMETOOLONG, before)
+        (b"x." + "é".encode() * 150, "x.jpg"),  # 300 bytes of extension, 2 bytes a character: not a JPEG's
+        ("é".encode() * 150 + b".jpg", "é" * 123 + ".jpg"),  # 300-byte stem: cut by bytes, extension kept
+        (b"a" * 300 + b".jpg", "a" * 247 + ".jpg"),
         (b"photo.jpg", "photo.jpg"),
     ],
 )

@@ -18,8 +18,9 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(scope="module")
-def photo(shared_media) -> bytes:
-    return (shared_media / "camera-with-gps.jpg").read_bytes()
+def photo(scrubbed_photo) -> bytes:
+    """A photo without private metadata: the upload stores it unchanged."""
+    return scrubbed_photo.read_bytes()
 
 
 def media_files(settings) -> list[Path]:
@@ -29,20 +30,23 @@ def media_files(settings) -> list[Path]:
 @pytest.mark.parametrize(
     ("filename", "stored_name"),
     [
-        (b"..", "file"),  # Django's parser would skip the part and read its bytes as headers (400)
-        (b"../..", "file"),
-        (b"a/..", "file"),
-        (b"/", "file"),
-        (b".", "file"),
-        (b"../../etc/passwd", "passwd"),
+        # Every stored download name ends in the detected type's extension (a JPEG: ".jpg").
+        (b"..", "file.jpg"),  # Django's parser would skip the part and read its bytes as headers (400)
+        (b"../..", "file.jpg"),
+        (b"a/..", "file.jpg"),
+        (b"/", "file.jpg"),
+        (b".", "file.jpg"),
+        (b"../../etc/passwd", "passwd.jpg"),
         (b"..\\..\\windows\\x.jpg", "x.jpg"),
         (b"/etc/cron.d/x.jpg", "x.jpg"),
         (b"a\x00b.jpg", "ab.jpg"),
         (b"\x01\x02\x1f\x7fname.jpg", "name.jpg"),
         (b"tab\there.jpg", "tabhere.jpg"),
-        ("x\u202egpj.exe".encode(), "xgpj.exe"),  # right-to-left override
-        ("..\u2215..\u2215x.jpg".encode(), "∕..∕x.jpg"),  # DIVISION SLASH is no separator; leading dots go
-        (b"." * 300, "file"),
+        ("x\u202egpj.exe".encode(), "xgpj.jpg"),  # right-to-left override; .exe is not a JPEG's extension
+        ("..\u2215..\u2215x.jpg".encode(), "∕.∕x.jpg"),  # DIVISION SLASH is no separator; dot runs collapse
+        ("．．／．．／passwd".encode(), "passwd.jpg"),  # fullwidth: NFKC makes them "../../" first
+        ("a．．b.jpg".encode(), "a.b.jpg"),
+        (b"." * 300, "file.jpg"),
     ],
 )
 def test_hostile_names_are_stored_sanitised_inside_media_root(customer_api, photo, settings, filename, stored_name):

@@ -1,9 +1,10 @@
 """The project's MySQL/MariaDB backend: dj_db_conn_pool's pooled mysqlclient wrapper that sets a pooled
 connection up once, not on every checkout.
 
-Under ASGI every request gets a new `DatabaseWrapper` (Django keeps connections per async context), and the
-pooled wrapper hands it a connection that is already set up. Django's stock wrapper would still run two round
-trips on each request before its first query:
+Each request thread (`lebrq.http.executor`) keeps its `DatabaseWrapper` and, with it, one pooled connection for
+up to ``CONN_MAX_AGE`` seconds; other threads (management commands, tests) get wrappers of their own, and a
+closed wrapper gives its connection back to the pool, whose next user gets it already set up. Django's stock
+wrapper would run two round trips on each new wrapper or connection before its first query:
 
 - ``SELECT VERSION(), @@sql_mode, …`` for `mysql_server_data`, a cached property of the wrapper object. It is
   kept here once per process for each database alias (server version, SQL mode and time-zone tables do not change

@@ -1,0 +1,13 @@
+"""The project package as a Django app, so that its settings checks (`lebrq.checks`) are registered."""
+
+from django.apps import AppConfig
+
+
+class LebrqConfig(AppConfig):
+    name = "lebrq"
+    verbose_name = "LeBRQ"
+
+    def ready(self) -> None:
+        from lebrq import checks
+
+        checks.register()
