@@ -9,6 +9,8 @@ PORT   ?= 8000
 run: install migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py collectstatic --noinput -v0
+	UVICORN_HTTP=$${UVICORN_HTTP:-lebrq.http.protocols:AutoHTTPProtocol} \
+	UVICORN_LOOP=$${UVICORN_LOOP:-lebrq.http.loops:new_event_loop} \
 	$(VENV)/bin/uvicorn lebrq.asgi:application --host $(HOST) --port $(PORT) --timeout-keep-alive 5
 
 test: install

@@ -3,8 +3,6 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from lebrq.auth import LoginView, MeView
-
 from .views import BookingViewSet, ItemViewSet, SpaceAvailabilityView, VenueViewSet
 
 router = SimpleRouter()
@@ -14,8 +12,6 @@ router.register("items", ItemViewSet, basename="item")
 router.register("bookings", BookingViewSet, basename="booking")
 
 urlpatterns = [
-    path("auth/login", LoginView.as_view(), name="login"),
-    path("auth/me", MeView.as_view(), name="me"),
     path("spaces/<int:space_id>/availability", SpaceAvailabilityView.as_view(), name="space-availability"),
     *router.urls,
 ]

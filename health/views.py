@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.http import JsonResponse
 
+from accounts.authentication import BearerTokenAuthentication
+from lebrq.http.forwarded import address_in, parse_networks, request_client_address
 from lebrq.http.guards import MemoryGuard
 from lebrq.memory import MiB, read_memory
 
@@ -16,12 +18,28 @@ def liveness(request):
     return JsonResponse({"status": "ok"})
 
 
+def may_see_details(request) -> bool:
+    """Whether the caller may see readiness details (paths, free bytes, pool internals): a client address in
+    ``HEALTH_ALLOWED_IPS`` (behind ``TRUSTED_PROXIES``, see `lebrq.http.forwarded`), or a staff bearer token."""
+    trusted = parse_networks(settings.TRUSTED_PROXIES)
+    if address_in(request_client_address(request.META, trusted), parse_networks(settings.HEALTH_ALLOWED_IPS)):
+        return True
+    try:
+        authenticated = BearerTokenAuthentication().authenticate(request)
+    except Exception:  # any bad token: just not staff
+        return False
+    return authenticated is not None and authenticated[0].is_staff
+
+
 def detailed(request):
     """``GET /api/health/detailed``: readiness. Runs `READINESS_CHECKS` (pool, database, disks) and answers
     200 ``{"status": "ok", "failing": [], "checks": {name: report}}``, or 503 with ``"status": "unhealthy"`` and
-    the failing checks named in ``failing`` (see `health.checks` for the reports)."""
+    the failing checks named in ``failing`` (see `health.checks` for the reports). ``checks`` only for callers
+    that `may_see_details`; others (a load balancer elsewhere) get the same status and ``failing``."""
     failing, reports = run_checks(READINESS_CHECKS)
-    body = {"status": "unhealthy" if failing else "ok", "failing": failing, "checks": reports}
+    body = {"status": "unhealthy" if failing else "ok", "failing": failing}
+    if may_see_details(request):
+        body["checks"] = reports
     return JsonResponse(body, status=503 if failing else 200)
 
 

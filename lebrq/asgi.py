@@ -1,8 +1,9 @@
 """ASGI entry point: Django wrapped in the project's pure-ASGI guards (`lebrq.http.guards`).
 
-Order, outermost first: `MemoryGuard` (shed before anything else), `UploadLimitGuard` (413/411 on headers),
-Django. ``MEMORY_PROTECTION_ENABLED=0`` removes the memory guard (the seed's rollback switch); the upload limits
-stay, since they are input validation rather than memory protection.
+Order, outermost first: `CorsHeadersGuard` (CORS headers on the guards' answers too), `MemoryGuard` (shed before
+anything else), `HeadGuard` (404/401/405/413/411/429 on the request head, `lebrq.http.early`), `UploadLimitGuard`
+(413/411 on headers), Django. ``MEMORY_PROTECTION_ENABLED=0`` removes the memory guard (the seed's rollback switch);
+the head and upload limits stay, since they are input validation rather than memory protection.
 """
 
 import logging
@@ -19,6 +20,8 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from lebrq.checks import run_startup_checks  # noqa: E402
+from lebrq.http.cors import CorsHeadersGuard  # noqa: E402
+from lebrq.http.early import HeadGuard  # noqa: E402
 from lebrq.http.guards import MemoryGuard, UploadLimitGuard  # noqa: E402
 from lebrq.memory import MemorySampler, MiB, freeze_heap  # noqa: E402
 
@@ -26,8 +29,16 @@ logger = logging.getLogger("lebrq.memory")
 
 
 def build_application():
-    """Django's ASGI app, guarded as the settings say; logs one "Memory protection" line with its settings."""
+    """Django's ASGI app, guarded as the settings say, inside `CorsHeadersGuard` (so that the guards' own answers
+    carry CORS headers too); logs one "Memory protection" line with its settings."""
+    return CorsHeadersGuard(_guarded_application())
+
+
+def _guarded_application():
     limited = UploadLimitGuard(django_application, settings.UPLOAD_MAX_BYTES)
+    limited = HeadGuard(
+        limited, settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.UPLOADS_PER_USER, settings.UPLOAD_RETRY_AFTER
+    )
     if not settings.MEMORY_PROTECTION_ENABLED:
         logger.info("Memory protection disabled (MEMORY_PROTECTION_ENABLED=0)")
         return limited

@@ -80,7 +80,9 @@ ERROR_CODES: dict[int, dict[str, str]] = {
     401: {
         "not_authenticated": "no bearer token",
         "authentication_failed": "wrong credentials",
-        "token_not_valid": "an invalid or expired bearer token",
+        "token_expired": "an authentic token whose time is up: refresh it, or log in again",
+        "token_invalid": "a malformed, wrongly signed, wrong-type or used token, or one of an inactive account",
+        "token_revoked": "a token issued before a password change or a logout: log in again",
     },
     403: {"permission_denied": "the caller may not do this"},
     404: {"not_found": "no such resource, or one the caller may not see"},
@@ -94,17 +96,25 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "invoice_issued": "the booking has a numbered tax invoice",
         "invoice_not_available": "a cancelled or rejected booking has no invoice",
     },
-    411: {"length_required": "an upload without a Content-Length header"},
+    408: {"request_timeout": "a request body sent slower than REQUEST_BODY_MIN_RATE"},
+    411: {"length_required": "an upload, or a request body, without a Content-Length header"},
     413: {
         "payload_too_large": "an upload larger than its kind allows",
         "too_many_pixels": "an image whose header declares more than IMAGE_MAX_PIXELS pixels",
     },
     415: {"unsupported_media_type": "a file whose bytes are not of an accepted type"},
+    429: {
+        "throttled": "too many requests from this address, or for this account from this address",
+        "too_many_uploads": "more uploads of one user at once than UPLOADS_PER_USER",
+    },
+    431: {"header_too_large": "a request head larger than REQUEST_HEADER_MAX_BYTES"},
     500: {"server_error": "an unexpected failure"},
     503: {
         MEMORY_PRESSURE: "memory is short: load is shed, or a MemoryError was caught",
         "database_unavailable": "the database cannot be reached or has no free connection",
         "invoice_busy": "invoice renders are at capacity",
+        "throttle_unavailable": "the cache holding the throttle counters cannot be reached",
+        "overloaded": "more requests at once than the worker's concurrency limit, past ADMISSION_QUEUE_TIMEOUT",
     },
     507: {"insufficient_storage": "no disk space to receive or store the upload"},
 }
@@ -205,8 +215,8 @@ def _code_of(exc: exceptions.APIException) -> str:
 
 def _as_api_exception(exc: domain.DomainError) -> exceptions.APIException | None:
     """A DRF exception carrying `domain_error`'s status, code and detail (and ``Retry-After`` as ``wait``)."""
-    if isinstance(exc, domain.InvalidBooking):
-        return exceptions.ValidationError({exc.field: [str(exc)]}, code=exc.code)
+    if isinstance(exc, domain.InvalidInput):
+        return exceptions.ValidationError({exc.field: exc.messages}, code=exc.reason)
     mapped = domain_error(exc)
     if mapped is None:
         return None

@@ -11,15 +11,25 @@ class DomainError(Exception):
 # --- Bookings ----------------------------------------------------------------------------------------------------
 
 
-class InvalidBooking(DomainError):
+class InvalidInput(DomainError):
+    """A request field's value cannot be accepted: ``field`` names it, ``messages`` (a list of sentences) say why,
+    ``reason`` is a stable machine-readable name (``invalid``, ``unique``); the API answers 400 naming the field."""
+
+    def __init__(self, field: str, messages: str | list[str], reason: str = "invalid"):
+        messages = [messages] if isinstance(messages, str) else list(messages)
+        super().__init__(messages[0])
+        self.field = field
+        self.messages = messages
+        self.reason = reason
+
+
+class InvalidBooking(InvalidInput):
     """The booking request names something that cannot be booked (an unknown or inactive space or item, more
     attendees than the space holds, a total beyond the money columns, a time the booking rules refuse); ``field`` is
     the request field at fault, ``code`` a stable name of the rule (listed under 400 in `lebrq.errors.ERROR_CODES`)."""
 
     def __init__(self, field: str, message: str, code: str = "invalid"):
-        super().__init__(message)
-        self.field = field
-        self.code = code
+        super().__init__(field, message, reason=code)
 
 
 class BookingConflict(DomainError):

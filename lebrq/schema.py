@@ -45,6 +45,8 @@ STATUS_SUMMARIES = {
     411: "An upload without a Content-Length header",
     413: "An upload larger than its kind allows",
     415: "A file whose bytes are not of an accepted type",
+    429: "Too many requests from this address, or for this account from this address; retry after `Retry-After` "
+    "seconds",
     503: "Unavailable for now; retry after `Retry-After` seconds",
     507: "Not enough disk space to store the upload",
 }
@@ -86,7 +88,7 @@ def document_error_responses(result, generator, request, public):
             )
             for code in sorted(codes):
                 response = {"description": ERROR_DESCRIPTIONS.get(code, "Error."), "content": error_content}
-                if code == 503:
+                if code in (429, 503):
                     response["headers"] = RETRY_AFTER_HEADER
                 responses[str(code)] = response
             operation["responses"] = dict(sorted(responses.items()))

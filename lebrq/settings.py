@@ -73,19 +73,23 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "bookings",
     "uploads",
     "health",
+    "accounts",
     "lebrq",  # the settings' system checks (lebrq/checks.py)
 ]
 
 # ServeStatic (async-only) first: the rest runs as one sync chain in the request's thread (lebrq/http/asgi_handler.py).
 MIDDLEWARE = [
     "servestatic.middleware.ServeStaticMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # outside the error mappers: their 503s carry CORS headers too
     "lebrq.middleware.MemoryErrorMiddleware",
     "lebrq.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -217,6 +221,17 @@ _UPLOAD_MAX_DEFAULTS = {"image": 15 * MiB, "video": 2048 * MiB, "document": 25 *
 UPLOAD_MAX_BYTES = {
     kind: env.int(f"UPLOAD_MAX_{kind.upper()}_BYTES", default=_UPLOAD_MAX_DEFAULTS[kind]) for kind in UPLOAD_KINDS
 }
+# Deadlines and sizes of each phase of a request (lebrq.http.deadlines): seconds, bytes, bytes/s; 0 turns one off.
+TLS_HANDSHAKE_TIMEOUT = env.float("TLS_HANDSHAKE_TIMEOUT", default=10.0)  # with UVICORN_LOOP=lebrq.http.loops:...
+REQUEST_HEADER_TIMEOUT = env.float("REQUEST_HEADER_TIMEOUT", default=10.0)
+REQUEST_HEADER_MAX_BYTES = env.int("REQUEST_HEADER_MAX_BYTES", default=16 * 1024)
+REQUEST_BODY_MIN_RATE = env.int("REQUEST_BODY_MIN_RATE", default=1024)
+REQUEST_BODY_RATE_WINDOW = env.float("REQUEST_BODY_RATE_WINDOW", default=10.0)
+REQUEST_BODY_GRACE = env.float("REQUEST_BODY_GRACE", default=10.0)
+SEND_TIMEOUT = env.float("SEND_TIMEOUT", default=30.0)
+# Uploads of one user running at once, per worker process (lebrq.http.early); past it 429 + Retry-After (seconds).
+UPLOADS_PER_USER = env.int("UPLOADS_PER_USER", default=2)
+UPLOAD_RETRY_AFTER = env.int("UPLOAD_RETRY_AFTER", default=5)
 # --- Upload content checks (uploads/verify.py, uploads/scrub.py) ---
 # Largest image accepted, in pixels (width x height x frames), read from the header before decoding.
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
@@ -240,6 +255,10 @@ MEMORY_THRESHOLD_PERCENT = env.float("MEMORY_THRESHOLD_PERCENT", default=85.0)
 MEMORY_CRITICAL_PERCENT = env.float("MEMORY_CRITICAL_PERCENT", default=90.0)
 MEMORY_SAMPLE_INTERVAL = env.float("MEMORY_SAMPLE_INTERVAL", default=0.25)
 MEMORY_RETRY_AFTER = env.int("MEMORY_RETRY_AFTER", default=5)
+# Seconds in Retry-After of a 503 for a request past the concurrency cap (lebrq.http.protocols).
+OVERLOAD_RETRY_AFTER = env.int("OVERLOAD_RETRY_AFTER", default=1)
+# Seconds a request past the concurrency cap waits for a slot before that 503.
+ADMISSION_QUEUE_TIMEOUT = env.float("ADMISSION_QUEUE_TIMEOUT", default=0.5)
 MEMORY_MAX_RSS_MB = env.int("MEMORY_MAX_RSS_MB", default=0)  # 0: no per-process cap
 MEMORY_GC_INTERVAL = env.float("MEMORY_GC_INTERVAL", default=0)  # seconds; 0: no periodic collection
 # Freeze the objects of start-up out of the collector's reach, and again GC_FREEZE_WARM_AFTER seconds later
@@ -251,30 +270,82 @@ GC_FREEZE_WARM_AFTER = env.float("GC_FREEZE_WARM_AFTER", default=120)
 HEALTH_DISK_MIN_FREE_BYTES = env.int("HEALTH_DISK_MIN_FREE_BYTES", default=1024 * MiB)
 HEALTH_DISK_MIN_FREE_PERCENT = env.float("HEALTH_DISK_MIN_FREE_PERCENT", default=5.0)
 HEALTH_POOL_MAX_PERCENT = env.float("HEALTH_POOL_MAX_PERCENT", default=100.0)
+# Client addresses (or networks) shown the details of /api/health/detailed without a staff token.
+HEALTH_ALLOWED_IPS = env.list("HEALTH_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 # --- API ------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["lebrq.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "lebrq.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# Access and refresh tokens (accounts/tokens.py): refresh tokens rotate and are single-use (the blacklist app);
+# a token carries a hash of the password (simplejwt's CHECK_REVOKE_TOKEN) and the account's token generation, so
+# a password change by any route, or a logout, ends every token issued before it.
 SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("ACCESS_TOKEN_LIFETIME", default=24 * 3600)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("ACCESS_TOKEN_LIFETIME", default=15 * 60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("REFRESH_TOKEN_LIFETIME", default=7 * 24 * 3600)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
+    "AUTH_TOKEN_CLASSES": ("accounts.tokens.AccessToken",),
     "SIGNING_KEY": SECRET_KEY,
 }
+
+# --- Accounts: sign-up, password reset mail, throttling (accounts/) --------------------------------------
+# Front-end page the reset mail links to; {uid} and {token} are filled in.
+PASSWORD_RESET_URL = env.str(
+    "PASSWORD_RESET_URL", default="http://localhost:3000/reset-password?uid={uid}&token={token}"
+)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)  # seconds a reset link stays valid
+# Longest password accepted anywhere, in characters: longer ones are a 400 before any hashing.
+PASSWORD_MAX_LENGTH = 128
+# Mail through Django's e-mail framework: EMAIL_URL as django-environ reads it (smtp://user:pass@host:25,
+# smtp+tls://…:587 for STARTTLS, smtp+ssl://…:465 for TLS); the console backend prints mails for `make run`.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or 25
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeBRQ <no-reply@lebrq.example>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Shared by every worker: throttle counters (and nothing that must survive a restart). Redis in production
+# (redis://127.0.0.1:6379/1); by default a file cache under var/ that all workers on one machine share.
+_cache = env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")
+# django-environ lower-cases every query option for Django's RedisCache, its own ones too (?key_prefix=…).
+for _name in ("key_prefix", "timeout", "version", "key_function"):
+    if _name in _cache:
+        _cache[_name.upper()] = _cache.pop(_name)
+CACHES = {"default": _cache}
+# Requests per period ("N/s", "N/min", "N/hour", "N/day") on login, register and password reset, counted per
+# endpoint: from one client address, and for one account (username or e-mail) from one client address.
+THROTTLE_ADDRESS_RATE = env.str("THROTTLE_ADDRESS_RATE", default="30/min")
+THROTTLE_ACCOUNT_ADDRESS_RATE = env.str("THROTTLE_ACCOUNT_ADDRESS_RATE", default="10/min")
+# Proxies whose X-Forwarded-For hop is believed (addresses or networks; the default covers nginx on this host).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+
+# --- CORS (django-cors-headers; lebrq/http/cors.py adds the same headers to answers sent before Django) ----
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/(api|static)/"
+CORS_ALLOW_HEADERS = ("authorization", "content-type", "range", "if-none-match", "if-range", "if-match")
+CORS_EXPOSE_HEADERS = ("ETag", "Content-Range", "Content-Disposition", "Retry-After", "Accept-Ranges")
+CORS_PREFLIGHT_MAX_AGE = env.int("CORS_PREFLIGHT_MAX_AGE", default=600)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeBRQ API",
     "DESCRIPTION": "Venue bookings, GST invoices, uploads and downloads.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Swagger UI's assets come from the sidecar package (served by ServeStatic), not from a CDN.
-    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",  # Swagger UI's assets from the sidecar package (ServeStatic), not a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -297,13 +368,12 @@ INVOICE_SELLER = {
 }
 GST_RATE_PERCENT = Decimal(env.str("GST_RATE_PERCENT", default="18"))
 SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
-# HSN/SAC code of custom lines (a name and price the customer gives): 998596, event organisation services.
+# Custom lines (name and price given by the customer): their HSN/SAC (998596, event organisation services) and the
+# largest line total (INR) of one.
 SAC_CUSTOM_LINE = env.str("SAC_CUSTOM_LINE", default="998596")
-# Largest line total (INR) of one custom line, whose name and price the customer gives.
 CUSTOM_LINE_MAX_TOTAL = Decimal(env.str("CUSTOM_LINE_MAX_TOTAL", default="1000000.00"))
-# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LB/26-27/000123 (at most 16 characters,
-# CGST Rules 2017, Rule 46(b): the prefix has at most 3 letters, digits or "-"; system check bookings.E001)
-# (bookings/invoicing/numbering.py).
+# Tax invoice numbers (bookings/invoicing/numbering.py): "<prefix>/<FY>/<serial>", e.g. LB/26-27/000123: at most 16
+# characters (CGST Rules 2017, Rule 46(b)), so the prefix has at most 3 letters, digits or "-" (check bookings.E001).
 INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LB")
 # Renders at once per process; a request that would wait more than INVOICE_RENDER_WAIT seconds gets 503.
 INVOICE_MAX_CONCURRENT_RENDERS = env.int("INVOICE_MAX_CONCURRENT_RENDERS", default=2)
@@ -320,14 +390,11 @@ LOGGING = {
     # django.request logs every 4xx as a warning; expected client errors are not worth a log line.
     "loggers": {"django.db.backends": {"level": "INFO"}, "django.request": {"level": "ERROR"}},
 }
-
 # --- Bookings -------------------------------------------------------------------------------------------
 BOOKING_MAX_DAYS = env.int("BOOKING_MAX_DAYS", default=31)
-# Time rules of bookings made through the API (bookings.rules): the earliest start is now + BOOKING_MIN_LEAD
-# minutes, the latest now + BOOKING_MAX_HORIZON days; a booking lasts at least BOOKING_MIN_DURATION minutes.
+# Time rules of API bookings (bookings.rules): lead and duration in minutes, horizon in days.
 BOOKING_MIN_LEAD = env.int("BOOKING_MIN_LEAD", default=0)
 BOOKING_MAX_HORIZON = env.int("BOOKING_MAX_HORIZON", default=730)
 BOOKING_MIN_DURATION = env.int("BOOKING_MIN_DURATION", default=30)
-# Customers may cancel an approved, confirmed or paid booking until CANCEL_CUTOFF hours before its start (a pending
-# one until its start); staff cancel in the admin at any time.
+# Hours before the start after which a customer can no longer cancel a blocking booking (staff: at any time).
 CANCEL_CUTOFF = env.int("CANCEL_CUTOFF", default=24)

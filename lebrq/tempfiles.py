@@ -10,7 +10,9 @@ Every name is `tempfile`'s: a prefix, 8 random characters of its alphabet ``[a-z
 - `INVOICE_RENDER` ``.render-*.pdf``: an invoice PDF being rendered (`bookings.invoicing.pdf.render_html_to_file`),
   in INVOICE_CACHE_DIR/<reference>/ (or FILE_UPLOAD_TEMP_DIR for `bookings.invoicing.pdf.render_invoice_pdf`);
 - `INVOICES_ZIP` ``invoices-*.zip``: the admin's ZIP export (`bookings.invoicing.export.write_invoices_zip`), in
-  FILE_UPLOAD_TEMP_DIR.
+  FILE_UPLOAD_TEMP_DIR;
+- `SCRUB_DERIVED`: beside a multipart upload while ExifTool strips its metadata (`uploads.scrub`), a hard link
+  named ``<upload>.scrub.<type's extension>`` and ExifTool's own ``<that name>_exiftool_tmp``.
 
 A request removes its files when it ends, however it ends; the request spool is even unnamed (O_TMPFILE) or
 unlinked at once. Only a worker killed outright leaves one behind: `CLEANUP_NAMES` matches the names above,
@@ -58,6 +60,16 @@ MULTIPART_UPLOAD = TempName("tmp", ".upload", extension=True)
 INVOICE_RENDER = TempName(".render-", ".pdf")
 INVOICES_ZIP = TempName("invoices-", ".zip")
 
+#: ExifTool's suffix for the copy it writes before replacing a file (``-overwrite_original_in_place``).
+EXIFTOOL_TMP_SUFFIX = "_exiftool_tmp"
+#: What `uploads.scrub` adds to a file's name for the hard link it gives ExifTool: ``.scrub.<extension>``.
+SCRUB_LINK_INFIX = ".scrub."
+#: A multipart upload's name with `SCRUB_LINK_INFIX` and an extension, then possibly `EXIFTOOL_TMP_SUFFIX` (a
+#: regular expression, str).
+SCRUB_DERIVED = (
+    MULTIPART_UPLOAD.pattern + re.escape(SCRUB_LINK_INFIX) + r"[a-z0-9]+" + f"(?:{re.escape(EXIFTOOL_TMP_SUFFIX)})?"
+)
+
 #: Every kind above; `CLEANUP_NAMES` matches their names (``cleanup_upload_temp`` removes old ones).
 ALL = (REQUEST_SPOOL, MULTIPART_UPLOAD, INVOICE_RENDER, INVOICES_ZIP)
-CLEANUP_NAMES = re.compile("|".join(name.pattern for name in ALL))
+CLEANUP_NAMES = re.compile("|".join([*(name.pattern for name in ALL), SCRUB_DERIVED]))

@@ -5,11 +5,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    path("", include("accounts.admin_urls")),  # the admin's throttled login and its password reset, first
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("health.urls")),
     path("", include("uploads.urls")),
+    path("api/", include("accounts.urls")),
     path("api/", include("bookings.urls")),
 ]
 

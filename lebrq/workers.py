@@ -7,8 +7,11 @@ last, so this subclass carries the seed's `uvicorn ... --limit-concurrency 30 --
 --backlog 1024` there. Each value comes from the environment variable that the uvicorn command line itself reads
 (uvicorn's `UVICORN_` prefix), so one environment file configures both ways of running (deploy/README.md):
 
-- ``UVICORN_LIMIT_CONCURRENCY`` (default 30): connections plus in-flight requests per worker process; past it
-  uvicorn answers 503 at once instead of queueing.
+- ``UVICORN_LIMIT_CONCURRENCY`` (default 30): requests being computed at once per worker process; past it a
+  request waits up to ``ADMISSION_QUEUE_TIMEOUT`` (0.5 s) for a slot, then gets 503 (JSON, ``Retry-After``).
+  Idle connections do not count: the protocol classes of `lebrq.http.protocols` count work, not sockets
+  (`lebrq.http.admission`).
+- ``UVICORN_HTTP`` (default ``lebrq.http.protocols:AutoHTTPProtocol``): the HTTP protocol class.
 - ``UVICORN_TIMEOUT_KEEP_ALIVE`` (default 5): seconds an idle keep-alive connection is held open.
 - ``UVICORN_BACKLOG`` (default 1024): the listen(2) queue. Under gunicorn the listening socket is the master's,
   made with gunicorn's `backlog`, which gunicorn.conf.py sets from the same variable.
@@ -20,8 +23,12 @@ Use it as ``worker_class = "lebrq.workers.UvicornWorker"`` (gunicorn.conf.py doe
 """
 
 import os
+import sys
 
+from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker as BaseUvicornWorker
+
+from lebrq.http.draining import DrainingServer
 
 
 def env_int(name: str, default: int) -> int:
@@ -54,9 +61,25 @@ class UvicornWorker(BaseUvicornWorker):
 
     CONFIG_KWARGS = {
         "loop": "auto",
-        "http": "auto",
+        # uvicorn's parsers with the project's admission control (lebrq.http.protocols); UVICORN_HTTP picks another.
+        "http": os.environ.get("UVICORN_HTTP", "").strip() or "lebrq.http.protocols:AutoHTTPProtocol",
         "lifespan": "off",
         "limit_concurrency": LIMIT_CONCURRENCY,
         "timeout_keep_alive": TIMEOUT_KEEP_ALIVE,
         "backlog": BACKLOG,
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # In-flight requests get gunicorn's graceful_timeout when the worker drains (max_requests, SIGTERM,
+        # SIGHUP), less a second so that they end before the master's SIGKILL; then they are cancelled.
+        self.config.timeout_graceful_shutdown = max(self.cfg.graceful_timeout - 1, 1)
+
+    async def _serve(self) -> None:
+        """uvicorn-worker's `_serve` with `lebrq.http.draining.DrainingServer` (heartbeats while draining)."""
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

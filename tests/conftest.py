@@ -43,6 +43,13 @@ def _media_in_tmp(settings, tmp_path):
     settings.INVOICE_CACHE_DIR = tmp_path / "invoices"
     # Fast password hashing for the users tests create (PBKDF2 costs about a second each).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle counters start at zero in every test: the default file cache, in the test's own directory.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
     Path(settings.MEDIA_ROOT).mkdir()
     Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir()
 
@@ -106,8 +113,9 @@ def catering(db):
 
 
 @pytest.fixture
-def tomorrow_10am():
-    start = timezone.localtime() + timedelta(days=1)
+def in_two_days_10am():
+    """10:00 local time two days from now: 34 to 58 hours ahead, past CANCEL_CUTOFF (24 h) at any time of day."""
+    start = timezone.localtime() + timedelta(days=2)
     return start.replace(hour=10, minute=0, second=0, microsecond=0)
 
 

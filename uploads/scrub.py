@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from lebrq.exceptions import MetadataNotRemovable
+from lebrq.tempfiles import SCRUB_LINK_INFIX
 
 #: ExifTool arguments that delete the private metadata (see the module docstring). "-TAG=" deletes TAG.
 DELETE_ARGUMENTS = (
@@ -124,13 +125,13 @@ def private_metadata(path: str | os.PathLike, mime: str) -> list[str]:
 @contextlib.contextmanager
 def typed_path(path: str | os.PathLike, extension: str):
     """A name of the file at ``path`` that ends in ``.extension`` (ExifTool picks the format by extension): the
-    path itself when it does, else a hard link beside it (``<path>.<extension>``, same inode: a write in place
-    changes the file), removed on exit."""
+    path itself when it does, else a hard link beside it (``<path>.scrub.<extension>``, `lebrq.tempfiles`'s name;
+    same inode: a write in place changes the file), removed on exit."""
     path = os.fspath(path)
     if not extension or path.lower().endswith(f".{extension}"):
         yield path
         return
-    link = f"{path}.{extension}"
+    link = f"{path}{SCRUB_LINK_INFIX}{extension}"
     os.link(path, link)
     try:
         yield link

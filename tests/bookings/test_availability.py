@@ -31,13 +31,13 @@ def stored(customer, space, start, status, hours=2):
     )
 
 
-def test_availability_lists_blocking_bookings_without_personal_data(api, customer, hall, tomorrow_10am):
-    held = stored(customer, hall, tomorrow_10am, "confirmed")
-    stored(customer, hall, tomorrow_10am + timedelta(hours=3), "pending")
-    stored(customer, hall, tomorrow_10am + timedelta(hours=6), "cancelled")
-    late = stored(customer, hall, tomorrow_10am + timedelta(days=1, hours=13), "paid", hours=4)  # past midnight
-    stored(customer, hall, tomorrow_10am + timedelta(days=3), "approved")  # after the range
-    day = tomorrow_10am.date()
+def test_availability_lists_blocking_bookings_without_personal_data(api, customer, hall, in_two_days_10am):
+    held = stored(customer, hall, in_two_days_10am, "confirmed")
+    stored(customer, hall, in_two_days_10am + timedelta(hours=3), "pending")
+    stored(customer, hall, in_two_days_10am + timedelta(hours=6), "cancelled")
+    late = stored(customer, hall, in_two_days_10am + timedelta(days=1, hours=13), "paid", hours=4)  # past midnight
+    stored(customer, hall, in_two_days_10am + timedelta(days=3), "approved")  # after the range
+    day = in_two_days_10am.date()
     response = api.get(
         f"/api/spaces/{hall.id}/availability", {"from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat()}
     )
@@ -81,8 +81,8 @@ def test_availability_of_92_days_and_of_unknown_spaces(api, hall):
     assert api.get("/api/spaces/999999/availability", {"from": "2027-01-01", "to": "2027-01-02"}).status_code == 404
 
 
-def test_a_booking_is_found_by_its_reference(customer_api, other_api, staff_api, hall, tomorrow_10am):
-    created = customer_api.post("/api/bookings", payload(hall, tomorrow_10am), format="json").json()
+def test_a_booking_is_found_by_its_reference(customer_api, other_api, staff_api, hall, in_two_days_10am):
+    created = customer_api.post("/api/bookings", payload(hall, in_two_days_10am), format="json").json()
     reference = created["booking_reference"]
     assert customer_api.get(f"/api/bookings/{reference}").json() == created
     assert customer_api.get(f"/api/bookings/{reference.lower()}").json()["id"] == created["id"]
@@ -93,15 +93,15 @@ def test_a_booking_is_found_by_its_reference(customer_api, other_api, staff_api,
     assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
 
 
-def test_a_customer_cannot_hold_the_same_slot_twice(customer_api, other_api, hall, tomorrow_10am):
-    first = customer_api.post("/api/bookings", payload(hall, tomorrow_10am), format="json")
+def test_a_customer_cannot_hold_the_same_slot_twice(customer_api, other_api, hall, in_two_days_10am):
+    first = customer_api.post("/api/bookings", payload(hall, in_two_days_10am), format="json")
     assert first.status_code == 201
-    again = customer_api.post("/api/bookings", payload(hall, tomorrow_10am + timedelta(hours=1)), format="json")
+    again = customer_api.post("/api/bookings", payload(hall, in_two_days_10am + timedelta(hours=1)), format="json")
     assert (again.status_code, again.json()["code"]) == (409, "duplicate_booking")
     assert first.json()["booking_reference"] in again.json()["message"]
-    touching = customer_api.post("/api/bookings", payload(hall, tomorrow_10am + timedelta(hours=2)), format="json")
+    touching = customer_api.post("/api/bookings", payload(hall, in_two_days_10am + timedelta(hours=2)), format="json")
     assert touching.status_code == 201
-    assert other_api.post("/api/bookings", payload(hall, tomorrow_10am), format="json").status_code == 201
+    assert other_api.post("/api/bookings", payload(hall, in_two_days_10am), format="json").status_code == 201
     Booking.objects.filter(pk=first.json()["id"]).update(status="cancelled")
-    assert customer_api.post("/api/bookings", payload(hall, tomorrow_10am), format="json").status_code == 201
+    assert customer_api.post("/api/bookings", payload(hall, in_two_days_10am), format="json").status_code == 201
     assert Booking.objects.count() == 4

@@ -174,4 +174,4 @@ def test_invoice_download_ignores_accept_and_is_a_sandboxed_private_attachment(c
     assert response["Content-Disposition"] == f'attachment; filename="invoice-{booking.booking_reference}.pdf"'
     assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert response["Cache-Control"] == "private, no-cache"
-    assert response["Vary"] == "Authorization"
+    assert response["Vary"] == "Authorization, origin"

@@ -41,8 +41,8 @@ def payload(space, start, **extra):
         ({"customer_note": "𝐁𝐨𝐥𝐝 maths letters"}, "customer_note"),
     ],
 )
-def test_characters_beyond_the_bmp_are_refused_at_create(customer_api, hall, tomorrow_10am, extra, field):
-    response = customer_api.post("/api/bookings", payload(hall, tomorrow_10am, **extra), format="json")
+def test_characters_beyond_the_bmp_are_refused_at_create(customer_api, hall, in_two_days_10am, extra, field):
+    response = customer_api.post("/api/bookings", payload(hall, in_two_days_10am, **extra), format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "unsupported_character"
     assert list(response.json()["detail"]) == [field]
@@ -50,8 +50,8 @@ def test_characters_beyond_the_bmp_are_refused_at_create(customer_api, hall, tom
     assert Booking.objects.count() == 0
 
 
-def test_characters_beyond_the_bmp_are_refused_in_billing(customer_api, hall, tomorrow_10am):
-    created = customer_api.post("/api/bookings", payload(hall, tomorrow_10am), format="json").json()
+def test_characters_beyond_the_bmp_are_refused_in_billing(customer_api, hall, in_two_days_10am):
+    created = customer_api.post("/api/bookings", payload(hall, in_two_days_10am), format="json").json()
     url = f"/api/bookings/{created['id']}/billing"
     response = customer_api.patch(url, {"billing_name": "Asha 😀", "billing_address": "Kochi"}, format="json")
     assert (response.status_code, response.json()["code"]) == (400, "unsupported_character")
@@ -66,13 +66,13 @@ def test_wrap_long_words_cuts_only_long_runs():
     assert wrap_long_words("x" * 50 + " end") == "x" * 24 + " " + "x" * 24 + " xx end"
 
 
-def test_a_2000_character_word_wraps_inside_the_page(customer, hall, tomorrow_10am, tmp_path):
+def test_a_2000_character_word_wraps_inside_the_page(customer, hall, in_two_days_10am, tmp_path):
     word = "W" * 200  # the longest line name; the note takes 2,000 characters
     booking = services.create_booking(
         customer=customer,
         space_id=hall.pk,
-        start=tomorrow_10am,
-        end=tomorrow_10am + timedelta(hours=2),
+        start=in_two_days_10am,
+        end=in_two_days_10am + timedelta(hours=2),
         attendees=1,
         items=[],
         custom_items=[services.CustomLine(name=word, quantity=1, unit_price=Decimal(1))],

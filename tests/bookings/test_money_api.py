@@ -21,9 +21,11 @@ def body(space, start, hours=3, **extra):
     }
 
 
-def test_quote_answers_the_amounts_and_stores_nothing(customer_api, hall, catering, tomorrow_10am):
+def test_quote_answers_the_amounts_and_stores_nothing(customer_api, hall, catering, in_two_days_10am):
     custom = [{"name": "Décor", "quantity": 2, "unit_price": "1234.55"}]
-    payload = body(hall, tomorrow_10am, hours=1.5, items=[{"item_id": catering.id, "quantity": 3}], custom_items=custom)
+    payload = body(
+        hall, in_two_days_10am, hours=1.5, items=[{"item_id": catering.id, "quantity": 3}], custom_items=custom
+    )
     response = customer_api.post("/api/bookings/quote", payload, format="json")
     assert response.status_code == 200, response.json()
     assert Booking.objects.count() == 0
@@ -50,7 +52,7 @@ def test_quote_answers_the_amounts_and_stores_nothing(customer_api, hall, cateri
         "grand_total": "14065.00",
     }
     assert (quote["amount_paid"], quote["balance_due"]) == ("0.00", "14065.00")
-    assert quote["start_datetime"] == tomorrow_10am.isoformat()
+    assert quote["start_datetime"] == in_two_days_10am.isoformat()
 
     created = customer_api.post("/api/bookings", payload, format="json").json()
     for key in ("total_amount", "tax", "cgst", "sgst", "igst", "round_off", "grand_total", "balance_due"):
@@ -58,8 +60,8 @@ def test_quote_answers_the_amounts_and_stores_nothing(customer_api, hall, cateri
     assert [item["hsn_sac"] for item in created["items"]] == ["996334", "998596"]
 
 
-def test_booking_json_and_invoice_agree_with_payments(customer_api, staff_api, hall, tomorrow_10am):
-    created = customer_api.post("/api/bookings", body(hall, tomorrow_10am), format="json").json()
+def test_booking_json_and_invoice_agree_with_payments(customer_api, staff_api, hall, in_two_days_10am):
+    created = customer_api.post("/api/bookings", body(hall, in_two_days_10am), format="json").json()
     booking = Booking.objects.get(pk=created["id"])
     Payment.objects.create(booking=booking, amount=Decimal("5000.00"), status=Payment.Status.SUCCESS)
     Payment.objects.create(booking=booking, amount=Decimal("999.00"), status=Payment.Status.FAILED)
@@ -75,11 +77,11 @@ def test_booking_json_and_invoice_agree_with_payments(customer_api, staff_api, h
     assert detail["balance_due"] == str(totals.balance_due) == "12700.00"
 
 
-def test_quote_refuses_what_create_refuses(customer_api, hall, tomorrow_10am):
-    past = tomorrow_10am - timedelta(days=30)
+def test_quote_refuses_what_create_refuses(customer_api, hall, in_two_days_10am):
+    past = in_two_days_10am - timedelta(days=30)
     response = customer_api.post("/api/bookings/quote", body(hall, past), format="json")
     assert (response.status_code, response.json()["code"]) == (400, "in_the_past")
-    crowd = body(hall, tomorrow_10am, attendees=301)
+    crowd = body(hall, in_two_days_10am, attendees=301)
     assert customer_api.post("/api/bookings/quote", crowd, format="json").status_code == 400
     assert customer_api.post("/api/bookings/quote", {}, format="json").status_code == 400
     assert Booking.objects.count() == 0
@@ -97,8 +99,8 @@ def test_quote_refuses_what_create_refuses(customer_api, hall, tomorrow_10am):
         ({"custom_items": [{"name": "x", "quantity": 1, "unit_price": "10000000000.00"}]}, "custom_items"),
     ],
 )
-def test_numbers_beyond_storage_are_400(customer_api, hall, tomorrow_10am, change, field):
-    response = customer_api.post("/api/bookings", {**body(hall, tomorrow_10am), **change}, format="json")
+def test_numbers_beyond_storage_are_400(customer_api, hall, in_two_days_10am, change, field):
+    response = customer_api.post("/api/bookings", {**body(hall, in_two_days_10am), **change}, format="json")
     assert response.status_code == 400
     assert list(response.json()["detail"]) == [field]
     assert Booking.objects.count() == 0
@@ -109,19 +111,20 @@ def test_booking_ids_beyond_storage_are_404(customer_api, pk):
     assert customer_api.get(f"/api/bookings/{pk}").status_code == 404
 
 
-def test_a_custom_line_is_bounded(settings, customer_api, hall, tomorrow_10am):
+def test_a_custom_line_is_bounded(settings, customer_api, hall, in_two_days_10am):
     settings.CUSTOM_LINE_MAX_TOTAL = Decimal("50000.00")
     over = [{"name": "Fireworks", "quantity": 2, "unit_price": "25000.01"}]
-    response = customer_api.post("/api/bookings", body(hall, tomorrow_10am, custom_items=over), format="json")
+    response = customer_api.post("/api/bookings", body(hall, in_two_days_10am, custom_items=over), format="json")
     assert response.status_code == 400
     assert response.json()["detail"] == {"custom_items": ["A custom line may total at most 50000.00 INR."]}
     at = [{"name": "Fireworks", "quantity": 2, "unit_price": "25000.00"}]
     assert (
-        customer_api.post("/api/bookings", body(hall, tomorrow_10am, custom_items=at), format="json").status_code == 201
+        customer_api.post("/api/bookings", body(hall, in_two_days_10am, custom_items=at), format="json").status_code
+        == 201
     )
 
 
-def test_the_largest_accepted_total_can_be_invoiced(settings, customer_api, hall, tomorrow_10am):
+def test_the_largest_accepted_total_can_be_invoiced(settings, customer_api, hall, in_two_days_10am):
     settings.CUSTOM_LINE_MAX_TOTAL = Decimal("999999999999.99")
     rental = 3 * 5000
     custom = [
@@ -132,7 +135,7 @@ def test_the_largest_accepted_total_can_be_invoiced(settings, customer_api, hall
             "unit_price": str(Decimal("999999999999.99") - 99 * Decimal("9999999999.99") - rental),
         },
     ]
-    response = customer_api.post("/api/bookings", body(hall, tomorrow_10am, custom_items=custom), format="json")
+    response = customer_api.post("/api/bookings", body(hall, in_two_days_10am, custom_items=custom), format="json")
     assert response.status_code == 201, response.json()
     created = response.json()
     assert created["total_amount"] == "999999999999.99"
@@ -143,8 +146,8 @@ def test_the_largest_accepted_total_can_be_invoiced(settings, customer_api, hall
     assert (pdf.status_code, pdf["Content-Type"]) == (200, "application/pdf")
 
 
-def test_a_later_price_change_does_not_change_a_booking(customer_api, hall, tomorrow_10am):
-    created = customer_api.post("/api/bookings", body(hall, tomorrow_10am), format="json").json()
+def test_a_later_price_change_does_not_change_a_booking(customer_api, hall, in_two_days_10am):
+    created = customer_api.post("/api/bookings", body(hall, in_two_days_10am), format="json").json()
     hall.price_per_hour = Decimal("9999.00")
     hall.save()
     detail = customer_api.get(f"/api/bookings/{created['id']}").json()
@@ -152,14 +155,14 @@ def test_a_later_price_change_does_not_change_a_booking(customer_api, hall, tomo
     assert build_invoice(Booking.objects.get(pk=created["id"])).totals.grand_total == Decimal("17700.00")
 
 
-def test_admin_edits_reprice_the_booking(django_user_model, customer, hall, catering, tomorrow_10am):
+def test_admin_edits_reprice_the_booking(django_user_model, customer, hall, catering, in_two_days_10am):
     from django.test import Client
     from django.utils import timezone
 
     admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
     client = Client()
     client.force_login(admin)
-    start, end = timezone.localtime(tomorrow_10am), timezone.localtime(tomorrow_10am + timedelta(hours=2))
+    start, end = timezone.localtime(in_two_days_10am), timezone.localtime(in_two_days_10am + timedelta(hours=2))
     form = {
         "customer": customer.pk,
         "space": hall.pk,

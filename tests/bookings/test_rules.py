@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 def refused(start, end, now=NOW) -> tuple[str, str]:
     with pytest.raises(InvalidBooking) as caught:
         rules.check_times(start, end, now)
-    return caught.value.field, caught.value.code
+    return caught.value.field, caught.value.reason
 
 
 def test_naive_time_is_read_in_the_zone_and_aware_time_is_kept():
@@ -29,14 +29,14 @@ def test_naive_time_is_read_in_the_zone_and_aware_time_is_kept():
 def test_a_local_time_skipped_by_spring_forward_is_refused():
     with pytest.raises(InvalidBooking) as caught:
         rules.as_utc(datetime(2027, 3, 14, 2, 30), NEW_YORK, "start_datetime")
-    assert (caught.value.field, caught.value.code) == ("start_datetime", "nonexistent_time")
+    assert (caught.value.field, caught.value.reason) == ("start_datetime", "nonexistent_time")
     assert str(caught.value) == "2027-03-14 02:30 does not exist in America/New_York (daylight saving time starts)."
 
 
 def test_a_local_time_repeated_by_fall_back_is_refused():
     with pytest.raises(InvalidBooking) as caught:
         rules.as_utc(datetime(2027, 11, 7, 1, 30), NEW_YORK, "end_datetime")
-    assert (caught.value.field, caught.value.code) == ("end_datetime", "ambiguous_time")
+    assert (caught.value.field, caught.value.reason) == ("end_datetime", "ambiguous_time")
 
 
 def test_durations_across_dst_are_elapsed_time():

@@ -47,10 +47,10 @@ def pending(customer, space, start, hours=3) -> Booking:
 
 
 @pytest.mark.django_db
-def test_hold_slot_refuses_an_overlap_and_needs_a_transaction(customer, other_customer, hall, tomorrow_10am):
-    held = pending(customer, hall, tomorrow_10am)
+def test_hold_slot_refuses_an_overlap_and_needs_a_transaction(customer, other_customer, hall, in_two_days_10am):
+    held = pending(customer, hall, in_two_days_10am)
     Booking.objects.filter(pk=held.pk).update(status="approved")
-    other = pending(other_customer, hall, tomorrow_10am + timedelta(hours=2))
+    other = pending(other_customer, hall, in_two_days_10am + timedelta(hours=2))
     with pytest.raises(SlotConflict, match=held.booking_reference):
         services.hold_slot(hall.pk, other.start_datetime, other.end_datetime, exclude_pk=other.pk)
     services.hold_slot(hall.pk, held.start_datetime, held.end_datetime, exclude_pk=held.pk)  # itself: no clash
@@ -58,16 +58,16 @@ def test_hold_slot_refuses_an_overlap_and_needs_a_transaction(customer, other_cu
         with pytest.raises(RuntimeError):
             services.hold_slot(hall.pk, held.start_datetime, held.end_datetime)
     with transaction.atomic():
-        services.hold_slot(hall.pk, tomorrow_10am + timedelta(hours=3), tomorrow_10am + timedelta(hours=4))
+        services.hold_slot(hall.pk, in_two_days_10am + timedelta(hours=3), in_two_days_10am + timedelta(hours=4))
 
 
 @pytest.mark.django_db
-def test_admin_refuses_to_approve_an_overlap(django_user_model, customer, other_customer, hall, tomorrow_10am):
+def test_admin_refuses_to_approve_an_overlap(django_user_model, customer, other_customer, hall, in_two_days_10am):
     admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
     client = Client()
     client.force_login(admin)
-    first = pending(customer, hall, tomorrow_10am)
-    second = pending(other_customer, hall, tomorrow_10am + timedelta(hours=1))
+    first = pending(customer, hall, in_two_days_10am)
+    second = pending(other_customer, hall, in_two_days_10am + timedelta(hours=1))
     assert (
         client.post(f"/admin/bookings/booking/{first.pk}/change/", change_form(first, "confirmed")).status_code == 302
     )
@@ -79,7 +79,7 @@ def test_admin_refuses_to_approve_an_overlap(django_user_model, customer, other_
 
 @pytest.mark.django_db(transaction=True)
 def test_two_staff_approving_overlapping_bookings_at_once_one_wins(
-    django_user_model, customer, other_customer, hall, tomorrow_10am, monkeypatch
+    django_user_model, customer, other_customer, hall, in_two_days_10am, monkeypatch
 ):
     if connection.vendor == "sqlite":
         pytest.skip("in-memory SQLite cannot take concurrent writers (tests/bookings/test_invoice_numbering.py)")
@@ -92,7 +92,7 @@ def test_two_staff_approving_overlapping_bookings_at_once_one_wins(
 
     monkeypatch.setattr(BookingAdmin, "save_model", slow_save)
     for attempt in range(3):
-        start = tomorrow_10am + timedelta(days=attempt)
+        start = in_two_days_10am + timedelta(days=attempt)
         bookings = [pending(customer, hall, start), pending(other_customer, hall, start + timedelta(hours=1))]
         barrier = threading.Barrier(2)
         statuses, errors = {}, []

@@ -114,13 +114,15 @@ def test_times_outside_the_rules_are_400_and_leave_no_row(customer_api, hall, st
     assert Booking.objects.count() == 0
 
 
-def test_seconds_and_the_lead_time_are_refused(settings, customer_api, hall, tomorrow_10am):
-    response = create(customer_api, hall, tomorrow_10am.isoformat(), (tomorrow_10am + timedelta(seconds=1)).isoformat())
+def test_seconds_and_the_lead_time_are_refused(settings, customer_api, hall, in_two_days_10am):
+    response = create(
+        customer_api, hall, in_two_days_10am.isoformat(), (in_two_days_10am + timedelta(seconds=1)).isoformat()
+    )
     assert response.json()["code"] == "whole_minutes"
-    thirty = tomorrow_10am + timedelta(minutes=30)
-    assert create(customer_api, hall, tomorrow_10am.isoformat(), thirty.isoformat()).status_code == 201
+    thirty = in_two_days_10am + timedelta(minutes=30)
+    assert create(customer_api, hall, in_two_days_10am.isoformat(), thirty.isoformat()).status_code == 201
     settings.BOOKING_MIN_LEAD = 3 * 24 * 60
-    later = tomorrow_10am + timedelta(hours=2)
+    later = in_two_days_10am + timedelta(hours=2)
     response = create(customer_api, hall, later.isoformat(), (later + timedelta(hours=1)).isoformat())
     assert (response.status_code, response.json()["code"]) == (400, "too_soon")
 

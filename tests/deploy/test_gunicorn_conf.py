@@ -80,6 +80,7 @@ def test_defaults_carry_the_seeds_uvicorn_limits(boot):
     assert config.timeout_keep_alive == 5  # gunicorn's own keepalive default would give 2
     assert config.backlog == 1024
     assert config.lifespan == "off"
+    assert config.http == "lebrq.http.protocols:AutoHTTPProtocol"  # admission counts requests, not sockets
     assert 2000 <= config.limit_max_requests <= 2200
     assert config.limit_max_requests == worker.max_requests
 
@@ -121,8 +122,9 @@ def test_a_non_integer_limit_is_refused_by_name(boot):
 def test_the_worker_gets_uvloop_and_httptools():
     import uvicorn
     import uvloop
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as BaseHttpToolsProtocol
 
+    from lebrq.http.protocols import HttpToolsProtocol
     from lebrq.workers import UvicornWorker
 
     config = uvicorn.Config("lebrq.asgi:application", **UvicornWorker.CONFIG_KWARGS)
@@ -132,4 +134,5 @@ def test_the_worker_gets_uvloop_and_httptools():
     finally:
         loop.close()
     config.load()
-    assert config.http_protocol_class is HttpToolsProtocol
+    assert config.http_protocol_class is HttpToolsProtocol  # the project's admission control on httptools
+    assert issubclass(HttpToolsProtocol, BaseHttpToolsProtocol)

@@ -49,6 +49,16 @@ def test_uvicorn_unit_runs_the_seeds_command():
     )
 
 
+def test_uvicorn_unit_selects_the_projects_protocol():
+    """uvicorn reads UVICORN_HTTP: the protocol class that counts requests, not sockets (lebrq.http.protocols)."""
+    assert service("lebrq-uvicorn.service")["Environment"] == (
+        "UVICORN_HTTP=lebrq.http.protocols:AutoHTTPProtocol UVICORN_LOOP=lebrq.http.loops:new_event_loop"
+    )
+    example = (ROOT / "deploy" / "lebrq.env.example").read_text().splitlines()
+    assert "UVICORN_HTTP=lebrq.http.protocols:AutoHTTPProtocol" in example
+    assert "UVICORN_LOOP=lebrq.http.loops:new_event_loop" in example
+
+
 def test_gunicorn_unit_uses_the_project_config():
     assert service("lebrq-gunicorn.service")["ExecStart"].endswith("gunicorn -c /srv/lebrq/app/gunicorn.conf.py")
 

@@ -36,3 +36,42 @@ def test_slow_downloads_leave_the_pool_to_other_requests(server_factory, shared_
         finally:
             for stream in streams:
                 stream.__exit__(None, None, None)
+
+
+def test_readers_that_never_read_a_large_json_list_hold_no_connection(server_factory):
+    """Four clients ask for the customer's booking list (made ~10 MB here) and never read it; with one pooled
+    connection in all, other requests, readiness included, are still served and the pool is free."""
+    import socket
+    import time
+
+    server = server_factory(
+        "release_json", DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="2", SEND_TIMEOUT="60"
+    )
+    server.manage(
+        "shell",
+        "-c",
+        "from bookings.models import Booking; Booking.objects.filter(customer__username='customer')"
+        ".update(customer_note='n' * 2_000_000)",
+    )
+    token = server.token()
+    host, port = server.url.removeprefix("http://").split(":")
+    request = (
+        f"GET /api/bookings?page_size=100 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    readers = []
+    try:
+        for _ in range(4):
+            reader = socket.socket()
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.connect((host, int(port)))
+            reader.sendall(request)
+            readers.append(reader)
+        time.sleep(2)
+        assert httpx.get(server.url + "/api/venues", timeout=10).status_code == 200
+        assert httpx.get(server.url + "/api/health/detailed", timeout=10).status_code == 200
+        assert httpx.get(server.url + "/api/health/pool", timeout=10).json()["checked_out"] == 0
+        with server.client() as client:
+            assert client.get("/api/auth/me").status_code == 200
+    finally:
+        for reader in readers:
+            reader.close()

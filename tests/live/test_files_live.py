@@ -125,10 +125,11 @@ def test_oversized_upload_is_413_before_the_body_is_sent(live_server_uvicorn):
 
 
 def test_chunked_upload_is_411(live_server_uvicorn):
+    token = live_server_uvicorn.token()  # without one it is a 401 first (lebrq.http.early)
     answer = raw_request(
         live_server_uvicorn.url,
-        "POST /api/uploads/image HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n",
+        f"POST /api/uploads/image HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 411 ")
 

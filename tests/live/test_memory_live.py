@@ -51,7 +51,8 @@ def test_rollback_switch_turns_protection_off(server_factory):
     assert httpx.get(server.url + "/api/health/memory").json()["shedding"] == "off"
     too_big = raw_request(
         server.url,
-        "POST /api/uploads/image HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"POST /api/uploads/image HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token()}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n"
         f"Content-Length: {16 * MiB}\r\nExpect: 100-continue\r\n\r\n",
     )
     assert too_big.startswith(b"HTTP/1.1 413 ")  # upload limits are input validation: they stay on

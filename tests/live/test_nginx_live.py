@@ -173,3 +173,33 @@ def test_oversized_body_gets_the_json_error_from_nginx_and_http_redirects(proxie
     redirect = httpx.get(f"http://127.0.0.1:{http_port}/api/venues", follow_redirects=False)
     assert redirect.status_code == 301
     assert redirect.headers["location"] == "https://127.0.0.1/api/venues"
+
+
+def test_logins_past_the_per_address_rate_get_429_json_even_with_a_forged_forwarded_for(proxied):
+    """nginx's login zone (30/min, burst 20) is keyed by the TCP peer: X-Forwarded-For sent by a client changes
+    nothing. (Runs last in this module: the zone refills at one login every 2 s.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, url, _, context, _ = proxied
+    body = {"username": "customer", "password": "wrong"}
+
+    def login(n: int) -> httpx.Response:
+        headers = {"X-Forwarded-For": f"10.0.0.{n}"}
+        return httpx.post(url + "/api/auth/login", json=body, headers=headers, verify=context, timeout=60)
+
+    with ThreadPoolExecutor(40) as pool:  # all within a second or so: the zone cannot refill meanwhile
+        responses = list(pool.map(login, range(40)))
+    statuses = [response.status_code for response in responses]
+    refused = next(response for response in responses if response.status_code == 429)
+    # The burst of 20, plus one refill per 2 s while 40 TLS clients start (a few seconds on a busy machine).
+    assert statuses.count(401) + statuses.count(429) == 40
+    assert statuses.count(429) >= 10
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "5"
+    assert refused.json() == {
+        "detail": "Too many requests from this address; retry shortly.",
+        "success": False,
+        "message": "Too many requests from this address; retry shortly.",
+        "code": "too_many_requests",
+        "retry_after": 5,
+    }

@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 
 from bookings.invoicing.export import write_invoices_zip
 from bookings.invoicing.pdf import render_html_to_file
-from lebrq.tempfiles import CLEANUP_NAMES, REQUEST_SPOOL
+from lebrq.tempfiles import CLEANUP_NAMES, EXIFTOOL_TMP_SUFFIX, REQUEST_SPOOL
+from uploads import scrub
 from uploads.handlers import ChecksumTemporaryFileUploadHandler
 
 DAY = 86400
@@ -133,6 +134,17 @@ def test_names_the_producers_actually_make_are_matched(temp_dir):
     assert names[3].startswith("invoices-") and names[3].endswith(".zip")
     assert names[4].startswith("spool-") and names[4].endswith(".body")
     assert list(temp_dir.iterdir()) == []
+
+
+def test_names_left_by_exiftool_on_an_upload_are_matched(temp_dir):
+    upload = temp_dir / upload_name("photo.JPG")
+    upload.write_bytes(b"x")
+    with scrub.typed_path(upload, "jpeg") as link:  # the hard link ExifTool is given
+        names = [os.path.basename(link), os.path.basename(link) + EXIFTOOL_TMP_SUFFIX]
+    assert names[0] == upload.name + ".scrub.jpeg"
+    for name in [upload.name, *names]:
+        assert CLEANUP_NAMES.fullmatch(name), name
+    assert not CLEANUP_NAMES.fullmatch(upload.name + ".jpeg.bak")
 
 
 @pytest.mark.parametrize(("args", "message"), [(["--older-than", "-1"], "--older-than must be >= 0 seconds.")])

@@ -170,7 +170,7 @@ def test_public_image_headers(customer_api, api, scrubbed_photo, settings):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"] == 'inline; filename="hall.jpg"'
     assert response["Cache-Control"] == "public, max-age=31536000, immutable"
-    assert "Vary" not in response
+    assert response["Vary"] == "origin"  # CORS only: a public file does not vary by Authorization
 
 
 def test_private_document_is_an_attachment_with_private_caching(customer_api, shared_media):
@@ -182,7 +182,7 @@ def test_private_document_is_an_attachment_with_private_caching(customer_api, sh
     assert response["Content-Disposition"] == 'attachment; filename="plan.pdf"'
     assert response["Content-Security-Policy"] == CSP
     assert response["Cache-Control"] == "private, no-cache"
-    assert response["Vary"] == "Authorization"
+    assert response["Vary"] == "Authorization, origin"
 
 
 @pytest.mark.parametrize("accept", ["image/png", "application/json", "text/html;q=0.1", "application/pdf"])
@@ -200,9 +200,9 @@ def test_authenticated_json_is_private_no_store_and_varies_on_authorization(cust
     mine = customer_api.get("/api/bookings")
     assert mine.status_code == 200
     assert mine["Cache-Control"] == "private, no-store"
-    assert mine["Vary"] == "Authorization"
+    assert mine["Vary"] == "Authorization, origin"
     uploads = customer_api.get("/api/uploads")
-    assert (uploads["Cache-Control"], uploads["Vary"]) == ("private, no-store", "Authorization")
+    assert (uploads["Cache-Control"], uploads["Vary"]) == ("private, no-store", "Authorization, origin")
     anonymous = api.get("/api/venues")
     assert "Cache-Control" not in anonymous
 

@@ -1,0 +1,159 @@
+"""Admission decisions (lebrq.http.admission) and the gate that applies them (lebrq.http.protocols)."""
+
+import asyncio
+import json
+
+import pytest
+
+from lebrq.http.admission import admits, counted, overload_body
+from lebrq.http.protocols import AdmissionGate
+
+
+@pytest.mark.parametrize(
+    ("path", "in_flight", "limit", "expected"),
+    [
+        ("/api/venues", 29, 30, True),
+        ("/api/venues", 30, 30, False),
+        ("/api/venues", 1000, None, True),
+        ("/health", 1000, 30, True),
+        ("/api/health", 1000, 30, True),
+        ("/api/health/detailed", 1000, 30, True),
+        ("/api/healthy", 30, 30, False),
+        ("/api/uploads/video", 0, 0, False),
+    ],
+)
+def test_admits(path, in_flight, limit, expected):
+    assert admits(path, in_flight, limit) is expected
+
+
+def test_health_is_not_counted():
+    assert (counted("/health"), counted("/api/health/pool"), counted("/api/bookings")) == (False, False, True)
+
+
+def test_overload_body_is_the_error_shape():
+    assert overload_body(4) == {
+        "detail": "The server is busy; retry shortly.",
+        "success": False,
+        "message": "The server is busy; retry shortly.",
+        "code": "overloaded",
+        "retry_after": 4,
+    }
+
+
+def http_scope(path):
+    return {"type": "http", "method": "GET", "path": path, "headers": []}
+
+
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def test_gate_counts_until_the_response_starts_and_refuses_past_the_limit():
+    """Request A holds the only slot while computing; B is refused with JSON 503 + Retry-After; /health passes.
+    Once A's response has started (its body still being sent), the slot is free again."""
+    started, proceed, body_sent = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/slow":
+            started.set()
+            await proceed.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await body_sent.wait()
+            await send({"type": "http.response.body", "body": b"a"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    gate = AdmissionGate(app, limit=1, retry_after=2)
+
+    async def request(path):
+        messages = []
+
+        async def send(message):
+            messages.append(message)
+
+        await gate(http_scope(path), receive, send)
+        return messages
+
+    async def scenario():
+        slow = asyncio.create_task(request("/slow"))
+        await started.wait()
+        assert gate.in_flight == 1
+        refused = await request("/api/venues")
+        health = await request("/health")
+        proceed.set()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert gate.in_flight == 0  # response started: the slot is free while its body is sent
+        served = await request("/api/venues")
+        body_sent.set()
+        await slow
+        return refused, health, served
+
+    refused, health, served = asyncio.run(scenario())
+    assert refused[0]["status"] == 503
+    assert dict(refused[0]["headers"])[b"retry-after"] == b"2"
+    assert json.loads(refused[1]["body"])["code"] == "overloaded"
+    assert health[0]["status"] == 200
+    assert served[0]["status"] == 200
+    assert gate.in_flight == 0
+
+
+def test_gate_releases_the_slot_when_the_app_fails():
+    async def failing(scope, receive, send):
+        raise RuntimeError("boom")
+
+    gate = AdmissionGate(failing, limit=1, retry_after=1)
+
+    async def send(message):
+        pass
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(gate(http_scope("/api/venues"), receive, send))
+    assert gate.in_flight == 0
+
+
+def test_gate_queues_past_the_limit_for_up_to_queue_timeout():
+    """With one slot taken, a second request waits; when the first response starts the waiter gets the slot
+    (never more than ``limit`` in flight); a third, waiting longer than ``queue_timeout``, is refused."""
+    proceed = asyncio.Event()
+    peak = 0
+
+    async def app(scope, receive, send):
+        nonlocal peak
+        peak = max(peak, gate.in_flight)
+        if scope["path"] == "/first":
+            await proceed.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    gate = AdmissionGate(app, limit=1, retry_after=1, queue_timeout=0.2)
+
+    async def request(path):
+        messages = []
+
+        async def send(message):
+            messages.append(message)
+
+        await gate(http_scope(path), receive, send)
+        return messages[0]["status"]
+
+    async def scenario():
+        first = asyncio.create_task(request("/first"))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(request("/second"))
+        await asyncio.sleep(0.05)
+        proceed.set()
+        statuses = [await first, await second]
+        proceed.clear()
+        blocked = asyncio.create_task(request("/first"))
+        await asyncio.sleep(0)
+        statuses.append(await request("/third"))  # waits 0.2 s, then refused
+        proceed.set()
+        statuses.append(await blocked)
+        return statuses
+
+    assert asyncio.run(scenario()) == [200, 200, 503, 200]
+    assert peak == 1
+    assert gate.in_flight == 0
+    assert not gate.waiters
