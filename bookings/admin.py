@@ -1,17 +1,20 @@
 """Staff admin for venues, spaces, items and bookings (with inline lines and payments, and the invoice)."""
 
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError
+from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError, SlotConflict
 
 from .invoicing.download import invoice_response, zip_response
 from .invoicing.export import write_invoices_zip
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
-from .services import overlapping
+from .services import hold_slot, reprice
 
 
 class SpaceInline(admin.TabularInline):
@@ -21,7 +24,7 @@ class SpaceInline(admin.TabularInline):
 
 @admin.register(Venue)
 class VenueAdmin(admin.ModelAdmin):
-    list_display = ["name", "city", "state", "is_active"]
+    list_display = ["name", "city", "state", "time_zone", "is_active"]
     list_filter = ["is_active", "city"]
     search_fields = ["name", "city"]
     inlines = [SpaceInline]
@@ -54,7 +57,9 @@ class PaymentInline(admin.TabularInline):
 
 class BookingAdminForm(forms.ModelForm):
     """Staff edits keep the slot rule of the API: a booking that holds its slot (approved, confirmed, paid) may
-    not overlap another that does (`services.overlapping`)."""
+    not overlap another that does. `services.hold_slot` locks the space row first; the admin validates and saves in
+    one transaction, so the lock is held until the booking is saved and two staff approving overlapping bookings
+    at once cannot both succeed."""
 
     class Meta:
         model = Booking
@@ -64,9 +69,10 @@ class BookingAdminForm(forms.ModelForm):
         cleaned = super().clean()
         space, start, end = cleaned.get("space"), cleaned.get("start_datetime"), cleaned.get("end_datetime")
         if cleaned.get("status") in Booking.BLOCKING_STATUSES and space and start and end:
-            clash = overlapping(space, start, end).exclude(pk=self.instance.pk).first()
-            if clash is not None:
-                raise forms.ValidationError(f"The slot overlaps {clash.booking_reference} ({clash.status}).")
+            try:
+                hold_slot(space.pk, start, end, exclude_pk=self.instance.pk)
+            except SlotConflict as exc:
+                raise forms.ValidationError(str(exc)) from None
         return cleaned
 
 
@@ -86,6 +92,7 @@ class BookingAdmin(admin.ModelAdmin):
     raw_id_fields = ["customer"]
     readonly_fields = [
         "booking_reference",
+        "total_amount",
         "created_at",
         "updated_at",
         "invoice",
@@ -106,6 +113,33 @@ class BookingAdmin(admin.ModelAdmin):
         "billing_address",
         "billing_gstin",
     ]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """The booking's times are shown and read in its venue's time zone (the space posted, else the booking's;
+        settings.TIME_ZONE for a new booking's empty form)."""
+        with timezone.override(self.venue_time_zone(request, object_id)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):  # a TemplateResponse renders later: render it in the venue's zone
+                response.render()
+            return response
+
+    @staticmethod
+    def venue_time_zone(request, object_id) -> ZoneInfo | None:
+        """The time zone of the venue of the space named in the POST, else of the booking ``object_id``."""
+        space_id = request.POST.get("space", "")
+        if space_id.isdigit():
+            zone = Space.objects.filter(pk=space_id).values_list("venue__time_zone", flat=True).first()
+        elif object_id and str(object_id).isdigit():
+            zone = Booking.objects.filter(pk=object_id).values_list("space__venue__time_zone", flat=True).first()
+        else:
+            zone = None
+        return ZoneInfo(zone) if zone else None
+
+    def save_related(self, request, form, formsets, change):
+        """After the booking and its lines are saved: its ``total_amount`` and line totals are recomputed from
+        them (`services.reprice`), so the booking JSON, the quote and the invoice keep agreeing."""
+        super().save_related(request, form, formsets, change)
+        reprice(form.instance.pk)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))

@@ -5,7 +5,8 @@ and ``/api/venues``.
 schema shows) and stays the reference: the keys and their order are read from its ``Meta.fields`` (and its nested
 serializers'), and the tests compare the rows with the serializer's output for the same bookings and venues, key
 for key and value for value. Values are formatted by DRF's own field classes (`DateTimeField`: ISO 8601 in the
-current time zone; `DecimalField`: a string with the model field's decimal places), built once per process.
+venue's time zone, see `serializers.local_datetime`; `DecimalField`: a string with the model field's decimal
+places), built once per process.
 
 Why not the serializer itself: a `ModelSerializer` builds its fields, their validators and its nested serializers
 again for every request, and prefetching builds model instances that refer to each other in cycles, left for the
@@ -20,15 +21,16 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
 
+from . import money, rules
 from .models import Booking, BookingItem, Payment, Space
-from .serializers import BookingItemSerializer, BookingSerializer, PaymentSerializer, SpaceSerializer
-
-_DATETIME = serializers.DateTimeField()
-
-
-def _datetime(value) -> str | None:
-    """DRF's representation of an aware datetime (ISO 8601 in the current time zone, ``Z`` for UTC)."""
-    return _DATETIME.to_representation(value) if value is not None else None
+from .serializers import (
+    LOCAL_DATETIME_FIELDS,
+    BookingItemSerializer,
+    BookingSerializer,
+    PaymentSerializer,
+    SpaceSerializer,
+    local_datetime,
+)
 
 
 def _decimal(model: type[Model], name: str) -> Callable[[Any], str | None]:
@@ -63,33 +65,47 @@ ITEM_SPECS = _specs(
     {},
     {"unit_price": _decimal(BookingItem, "unit_price"), "line_total": _decimal(BookingItem, "line_total")},
 )
-PAYMENT_SPECS = _specs(PaymentSerializer.Meta.fields, {}, {"amount": _decimal(Payment, "amount"), "paid_at": _datetime})
+#: A payment's ``paid_at`` is given in the venue's time zone (filled in by `bookings`).
+PAYMENT_SPECS = _specs(PaymentSerializer.Meta.fields, {}, {"amount": _decimal(Payment, "amount")})
 #: The booking's own keys: every ``BookingSerializer.Meta.fields`` but the nested ``space``, ``items`` and
-#: ``payments`` (filled in by `_booking`).
-NESTED = ("space", "items", "payments")
+#: ``payments`` and the computed ``cancellation_deadline`` and `money.MONEY_KEYS` (filled in by `_booking`).
+NESTED = ("space", "items", "payments", "cancellation_deadline", *money.MONEY_KEYS)
 BOOKING_SPECS = _specs(
     [name for name in BookingSerializer.Meta.fields if name not in NESTED],
     {"venue_name": "space__venue__name"},
-    {
-        "start_datetime": _datetime,
-        "end_datetime": _datetime,
-        "created_at": _datetime,
-        "updated_at": _datetime,
-        "total_amount": _decimal(Booking, "total_amount"),
-    },
+    {"total_amount": _decimal(Booking, "total_amount")},
 )
+#: The venue's time zone, in which the booking's instants (`LOCAL_DATETIME_FIELDS`) are given.
+ZONE_COLUMN = "space__venue__time_zone"
 
 #: Columns of one booking row; ``space__…`` and ``space__venue__name`` come through the joins.
-BOOKING_COLUMNS = tuple(dict.fromkeys(column for _, column, _ in BOOKING_SPECS + SPACE_SPECS))
+BOOKING_COLUMNS = tuple(
+    dict.fromkeys([*(column for _, column, _ in BOOKING_SPECS + SPACE_SPECS), ZONE_COLUMN, "price_per_hour"])
+)
 ITEM_COLUMNS = ("booking_id", *(column for _, column, _ in ITEM_SPECS))
 PAYMENT_COLUMNS = ("booking_id", *(column for _, column, _ in PAYMENT_SPECS))
 #: Output keys in `BookingSerializer.Meta.fields` order.
 _KEYS = tuple(BookingSerializer.Meta.fields)
 
 
-def _booking(row: dict, items: list[dict], payments: list[dict], staff: bool) -> dict:
+def _booking(row: dict, items: list[dict], payments: list[dict], amounts: dict, staff: bool) -> dict:
+    """One booking's output; ``amounts`` has its raw ``lines`` (name, hsn_sac, quantity, unit_price) and ``paid``
+    (successful payment amounts) for `money.booking_money`."""
     values = _build(BOOKING_SPECS, row)
+    for name in LOCAL_DATETIME_FIELDS:
+        values[name] = local_datetime(row[name], row[ZONE_COLUMN])
     values.update(space=_build(SPACE_SPECS, row), items=items, payments=payments)
+    deadline = rules.cancellation_deadline(row["status"], row["start_datetime"])
+    values["cancellation_deadline"] = local_datetime(deadline, row[ZONE_COLUMN])
+    values.update(
+        money.booking_money(
+            row["start_datetime"],
+            row["end_datetime"],
+            row["space__price_per_hour"] if row["price_per_hour"] is None else row["price_per_hour"],
+            amounts.get("lines", ()),
+            amounts.get("paid", ()),
+        )
+    )
     data = {key: values[key] for key in _KEYS}
     if not staff:
         del data["admin_note"]
@@ -107,12 +123,19 @@ def bookings(queryset: QuerySet, *, staff: bool) -> list[dict]:
         return []
     ids = [row["id"] for row in rows]
     items: dict[int, list[dict]] = defaultdict(list)
+    amounts: dict[int, dict[str, list]] = defaultdict(lambda: {"lines": [], "paid": []})
     for row in BookingItem.objects.filter(booking_id__in=ids).order_by("id").values(*ITEM_COLUMNS):
         items[row["booking_id"]].append(_build(ITEM_SPECS, row))
+        amounts[row["booking_id"]]["lines"].append((row["name"], row["hsn_sac"], row["quantity"], row["unit_price"]))
     payments: dict[int, list[dict]] = defaultdict(list)
+    zones = {row["id"]: row[ZONE_COLUMN] for row in rows}
     for row in Payment.objects.filter(booking_id__in=ids).order_by("id").values(*PAYMENT_COLUMNS):
-        payments[row["booking_id"]].append(_build(PAYMENT_SPECS, row))
-    return [_booking(row, items[row["id"]], payments[row["id"]], staff) for row in rows]
+        payment = _build(PAYMENT_SPECS, row)
+        payment["paid_at"] = local_datetime(row["paid_at"], zones[row["booking_id"]])
+        payments[row["booking_id"]].append(payment)
+        if row["status"] == Payment.Status.SUCCESS:
+            amounts[row["booking_id"]]["paid"].append(row["amount"])
+    return [_booking(row, items[row["id"]], payments[row["id"]], amounts[row["id"]], staff) for row in rows]
 
 
 VENUE_COLUMNS = ("id", "name", "address", "city", "state")

@@ -173,8 +173,20 @@ def compute_totals(
     )
 
 
+#: One crore (1,00,00,000); num2words' Indian English stops below 1,000 crore.
+CRORE = 10**7
+
+
 def _integer_words(number: int) -> str:
-    """``number`` in Indian-system words, title case, no commas, hyphens or "and": 101 → "One Hundred One"."""
+    """``number`` in Indian-system words, title case, no commas, hyphens or "and": 101 → "One Hundred One".
+
+    From 1,000 crore up the crores are themselves counted in words, as Indian usage does: 12,34,567 crore →
+    "Twelve Lakh Thirty Four Thousand Five Hundred Sixty Seven Crore", with no upper limit.
+    """
+    if number >= 1000 * CRORE:
+        crores, rest = divmod(number, CRORE)
+        text = f"{_integer_words(crores)} Crore"
+        return f"{text} {_integer_words(rest)}" if rest else text
     words = num2words(number, lang="en_IN").replace(",", " ").replace("-", " ").split()
     return " ".join(word.capitalize() for word in words if word != "and")
 
@@ -184,8 +196,8 @@ def amount_in_words(amount: Decimal) -> str:
 
     ``Decimal("123456.78")`` → ``"Rupees One Lakh Twenty Three Thousand Four Hundred Fifty Six and Seventy Eight
     Paise Only"``; whole rupees → ``"Rupees Five Only"``; zero → ``"Rupees Zero Only"``; one paisa is "One Paisa".
-    The amount is rounded to paise (half up) first. Raises `ValueError` for a negative amount and
-    `OverflowError` from 10,00,00,00,000 (1,000 crore) up.
+    The amount is rounded to paise (half up) first; any size is spelt out (from 1,000 crore up the crores are
+    counted in words: "One Lakh Crore"). Raises `ValueError` for a negative amount.
     """
     value = to_paise(_as_decimal(amount, "amount"))
     if value < 0:

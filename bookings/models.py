@@ -2,6 +2,7 @@
 
 import contextlib
 import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +19,19 @@ def validate_gstin_field(value: str) -> None:
         raise ValidationError(str(exc), code="invalid_gstin") from exc
 
 
+def default_time_zone() -> str:
+    """A new venue's time zone: settings.TIME_ZONE (an IANA name such as ``"Asia/Kolkata"``)."""
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(value: str) -> None:
+    """Model-field validator: `ValidationError` unless ``value`` names an IANA time zone known to `zoneinfo`."""
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise ValidationError(f"{value!r} is not a known time zone.", code="invalid_time_zone") from exc
+
+
 def new_booking_reference() -> str:
     """Return a fresh booking reference: ``"BK-"`` followed by 10 uppercase hex digits (40 random bits)."""
     return "BK-" + secrets.token_hex(5).upper()
@@ -28,6 +42,12 @@ class Venue(models.Model):
     address = models.TextField(blank=True)
     city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=100, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="IANA time zone of the venue: naive booking times are read in it, invoices print in it.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -78,8 +98,8 @@ class Booking(models.Model):
 
     #: Statuses that hold the slot: another booking overlapping one of these is refused (409).
     BLOCKING_STATUSES = (Status.APPROVED, Status.CONFIRMED, Status.PAID)
-    #: Statuses a customer may still cancel.
-    CANCELLABLE_STATUSES = (Status.PENDING, Status.APPROVED, Status.CONFIRMED)
+    #: Statuses a customer may still cancel (until `bookings.rules.cancellation_deadline`).
+    CANCELLABLE_STATUSES = (Status.PENDING, Status.APPROVED, Status.CONFIRMED, Status.PAID)
 
     booking_reference = models.CharField(max_length=13, unique=True, default=new_booking_reference, editable=False)
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings")
@@ -93,6 +113,14 @@ class Booking(models.Model):
     admin_note = models.TextField(blank=True)
     total_amount = models.DecimalField(
         max_digits=14, decimal_places=2, default=0, help_text="INR, taxable value (before GST)."
+    )
+    # The space's hourly rate when the booking was made, so a later price change does not alter its invoice.
+    price_per_hour = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="INR per hour, before GST, as booked; blank: the space's current rate.",
     )
     # The invoice's buyer ("Bill to"); a blank name or email falls back to the customer's account.
     billing_name = models.CharField(max_length=200, blank=True, help_text="Blank: the customer's full name.")
@@ -123,6 +151,11 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return self.booking_reference
+
+    @property
+    def rate(self):
+        """The hourly rate this booking is priced at (INR): its own ``price_per_hour``, else its space's."""
+        return self.space.price_per_hour if self.price_per_hour is None else self.price_per_hour
 
     def clean(self) -> None:
         """Store a valid buyer GSTIN normalised (upper case, no spaces or dashes); `clean_fields` validated it."""

@@ -1,7 +1,7 @@
 """Booking price: hours × the space's hourly rate + add-on lines. INR as `Decimal`, rounded to paise."""
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from .gst import to_paise
@@ -10,11 +10,13 @@ SECONDS_PER_HOUR = Decimal(3600)
 
 
 def booked_hours(start: datetime, end: datetime) -> Decimal:
-    """Exact length of ``[start, end)`` in hours (e.g. 90 minutes → ``Decimal("1.5")``).
+    """Exact elapsed length of ``[start, end)`` (aware datetimes) in hours (e.g. 90 minutes → ``Decimal("1.5")``).
 
-    Raises `ValueError` if ``end`` is not after ``start``.
+    Measured between UTC instants, so a span across a daylight-saving change is its real length (subtracting two
+    datetimes of one zone would give the wall-clock difference). Raises `ValueError` if ``end`` is not after
+    ``start``.
     """
-    seconds = (end - start).total_seconds()
+    seconds = (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()
     if seconds <= 0:
         raise ValueError("end must be after start")
     return Decimal(int(seconds)) / SECONDS_PER_HOUR

@@ -1,18 +1,21 @@
 """Bookings API: thin viewsets over `services`, `filters`, `booking_rows` and `invoicing`."""
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from lebrq.http.negotiation import IgnoreClientContentNegotiation
 
-from . import booking_rows, services
+from . import availability, booking_rows, money, services
 from .filters import BookingFilter, PagePagination
 from .invoicing.download import invoice_response
 from .models import Booking, Item, Space, Venue
@@ -22,6 +25,7 @@ from .serializers import (
     BookingSerializer,
     ItemSerializer,
     VenueSerializer,
+    local_datetime,
 )
 
 
@@ -49,6 +53,43 @@ class ItemViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ItemSerializer
     pagination_class = None
     queryset = Item.objects.filter(is_active=True)
+
+
+#: A booking reference as printed (`bookings.models.new_booking_reference`); matched in any case.
+BOOKING_REFERENCE = re.compile(r"BK-[0-9A-F]{10}", re.IGNORECASE)
+
+
+class SpaceAvailabilityView(APIView):
+    """``GET /api/spaces/{id}/availability?from=YYYY-MM-DD&to=YYYY-MM-DD`` (public; at most 92 days, both
+    included, in the venue's time zone): ``{space_id, time_zone, from, to, busy: [{start, end}]}``, the intervals
+    of approved, confirmed and paid bookings, with the offset and nothing about who booked. 404 for an unknown or
+    inactive space."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("to", OpenApiTypes.DATE, required=True),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, space_id: int):
+        zone = Space.objects.filter(pk=space_id, is_active=True).values_list("venue__time_zone", flat=True).first()
+        if zone is None:
+            raise Http404("No such space.")
+        first, last = availability.date_range(request.query_params.get("from"), request.query_params.get("to"))
+        busy = availability.busy_intervals(space_id, zone, first, last)
+        return Response(
+            {
+                "space_id": space_id,
+                "time_zone": zone,
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "busy": [{"start": local_datetime(s, zone), "end": local_datetime(e, zone)} for s, e in busy],
+            }
+        )
 
 
 class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -84,13 +125,28 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def represent(self, bookings: QuerySet) -> list[dict]:
         return booking_rows.bookings(bookings, staff=self.request.user.is_staff)
 
-    def represent_one(self, pk) -> dict:
-        """One visible booking as the API returns it; `Http404` when there is none (or ``pk`` is no id)."""
+    @staticmethod
+    def addressed(bookings: QuerySet, pk) -> QuerySet:
+        """``bookings`` narrowed to the one addressed by ``pk``: its id, or its reference (``BK-`` and 10 hex
+        digits, any case); `Http404` when ``pk`` is neither (``"abc"``, ``"1.5"``: no booking has that id)."""
+        if isinstance(pk, str) and BOOKING_REFERENCE.fullmatch(pk):
+            return bookings.filter(booking_reference=pk.upper())
         try:
-            bookings = self.visible_bookings().filter(pk=pk)
-        except (TypeError, ValueError, ValidationError):  # "abc", "1.5": no booking has that id
+            return bookings.filter(pk=pk)
+        except (TypeError, ValueError, ValidationError):
             raise Http404("No Booking matches the given query.") from None
-        found = self.represent(bookings)
+
+    def get_object(self):
+        """The visible booking addressed by id or reference (`addressed`); `Http404` otherwise."""
+        booking = self.addressed(self.get_queryset(), self.kwargs["pk"]).first()
+        if booking is None:
+            raise Http404("No Booking matches the given query.")
+        self.check_object_permissions(self.request, booking)
+        return booking
+
+    def represent_one(self, pk) -> dict:
+        """One visible booking as the API returns it, addressed by id or reference; `Http404` when there is none."""
+        found = self.represent(self.addressed(self.visible_bookings(), pk))
         if not found:
             raise Http404("No Booking matches the given query.")
         return found[0]
@@ -102,6 +158,18 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def retrieve(self, request, pk=None):
         return Response(self.represent_one(pk))
 
+    @staticmethod
+    def booking_request(data: dict) -> dict:
+        """`services.plan_booking`'s arguments (with ``space_id``) from a valid `BookingCreateSerializer`."""
+        return {
+            "space_id": data["space_id"],
+            "start": data["start_datetime"],
+            "end": data["end_datetime"],
+            "attendees": data["attendees"],
+            "items": [(line["item_id"], line["quantity"]) for line in data["items"]],
+            "custom_items": [services.CustomLine(**line) for line in data["custom_items"]],
+        }
+
     @extend_schema(request=BookingCreateSerializer, responses={201: BookingSerializer, 409: OpenApiTypes.OBJECT})
     def create(self, request):
         payload = BookingCreateSerializer(data=request.data)
@@ -109,22 +177,32 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = payload.validated_data
         booking = services.create_booking(
             customer=request.user,
-            space_id=data["space_id"],
-            start=data["start_datetime"],
-            end=data["end_datetime"],
-            attendees=data["attendees"],
-            items=[(line["item_id"], line["quantity"]) for line in data["items"]],
-            custom_items=[services.CustomLine(**line) for line in data["custom_items"]],
+            **self.booking_request(data),
             customer_note=data["customer_note"],
             event_type=data["event_type"],
         )
         return Response(self.represent_one(booking.pk), status.HTTP_201_CREATED)
 
+    @extend_schema(request=BookingCreateSerializer, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def quote(self, request):
+        """What a booking would cost, storing nothing: the create body → ``{space_id, start_datetime,
+        end_datetime, attendees, lines: [{name, hsn_sac, quantity, unit_price, line_total}], total_amount, tax,
+        cgst, sgst, igst, round_off, grand_total, amount_paid, balance_due}`` (`bookings.money`, as the invoice
+        computes it). The slot is not checked: availability says which slots are free."""
+        payload = BookingCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        plan = services.quote_booking(**self.booking_request(payload.validated_data))
+        zone = Venue.objects.values_list("time_zone", flat=True).get(pk=plan.space.venue_id)
+        return Response(money.quote_json(plan, zone))
+
     @extend_schema(request=None, responses={200: BookingSerializer, 409: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        """Cancel the booking: a customer until its ``cancellation_deadline`` (409 ``cancellation_window_closed``
+        after it), staff at any time; 409 ``not_cancellable`` for a status that cannot be cancelled."""
         booking = self.get_object()
-        services.cancel_booking(booking.pk)
+        services.cancel_booking(booking.pk, by_customer=not request.user.is_staff)
         return Response(self.represent_one(booking.pk))
 
     @extend_schema(

@@ -42,7 +42,9 @@ MEMORY_PRESSURE = "memory_pressure"
 #: message; a fixed one hides it. Each code is listed under its status in `ERROR_CODES`.
 DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.SlotConflict: (409, "slot_conflict", None),
+    domain.DuplicateBooking: (409, "duplicate_booking", None),
     domain.NotCancellable: (409, "not_cancellable", None),
+    domain.CancellationWindowClosed: (409, "cancellation_window_closed", None),
     domain.InvoiceIssued: (409, "invoice_issued", None),
     domain.InvoiceNotAvailable: (409, "invoice_not_available", None),
     domain.InvoiceBusy: (503, "invoice_busy", INVOICE_BUSY_DETAIL),
@@ -63,6 +65,15 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "bad_request": "a malformed request (header, query string or multipart body)",
         "parse_error": "a body that cannot be parsed",
         "incomplete_upload": "an upload body that ends before its closing multipart boundary",
+        "nonexistent_time": "a local booking time skipped by a daylight-saving change in the venue's time zone",
+        "ambiguous_time": "a local booking time that happens twice in the venue's time zone (give the offset)",
+        "in_the_past": "a booking that starts before now",
+        "too_soon": "a booking that starts sooner than BOOKING_MIN_LEAD minutes from now",
+        "beyond_horizon": "a booking that starts later than BOOKING_MAX_HORIZON days from now",
+        "too_short": "a booking shorter than BOOKING_MIN_DURATION minutes",
+        "too_long": "a booking longer than BOOKING_MAX_DAYS days",
+        "whole_minutes": "a booking time with seconds",
+        "unsupported_character": "text the invoice prints with a character beyond U+FFFF (emoji)",
         "corrupt_content": "an uploaded file that does not decode or parse completely as its type",
         "metadata_not_removable": "an uploaded file whose private metadata cannot be removed",
     },
@@ -78,7 +89,10 @@ ERROR_CODES: dict[int, dict[str, str]] = {
     405: {"method_not_allowed": "the method is not allowed on this path"},
     409: {
         "slot_conflict": "the slot overlaps an approved, confirmed or paid booking",
+        "duplicate_booking": "the customer already has a pending or held booking of the space overlapping it",
         "not_cancellable": "the booking's status does not allow cancelling it",
+        "cancellation_window_closed": "too late to cancel: after the start (pending), or within CANCEL_CUTOFF hours"
+        " of it (approved, confirmed, paid)",
         "invoice_issued": "the booking has a numbered tax invoice",
         "invoice_not_available": "a cancelled or rejected booking has no invoice",
     },

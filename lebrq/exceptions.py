@@ -25,10 +25,11 @@ class InvalidInput(DomainError):
 
 class InvalidBooking(InvalidInput):
     """The booking request names something that cannot be booked (an unknown or inactive space or item, more
-    attendees than the space holds, a total beyond the money columns); ``field`` is the request field at fault."""
+    attendees than the space holds, a total beyond the money columns, a time the booking rules refuse); ``field`` is
+    the request field at fault, ``code`` a stable name of the rule (listed under 400 in `lebrq.errors.ERROR_CODES`)."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(field, message)
+    def __init__(self, field: str, message: str, code: str = "invalid"):
+        super().__init__(field, message, reason=code)
 
 
 class BookingConflict(DomainError):
@@ -39,8 +40,18 @@ class SlotConflict(BookingConflict):
     """The slot overlaps an approved, confirmed or paid booking of the same space."""
 
 
+class DuplicateBooking(BookingConflict):
+    """The customer already has a pending, approved, confirmed or paid booking of the same space overlapping this
+    one (one customer cannot hold a slot twice)."""
+
+
 class NotCancellable(BookingConflict):
-    """The booking's status does not allow cancelling it (only pending, approved or confirmed ones can be)."""
+    """The booking's status does not allow cancelling it (only pending, approved, confirmed or paid ones can be)."""
+
+
+class CancellationWindowClosed(BookingConflict):
+    """Too late for the customer to cancel: a pending booking after its start, an approved, confirmed or paid one
+    after settings.CANCEL_CUTOFF hours before its start (`bookings.rules.cancellation_deadline`)."""
 
 
 class InvoiceIssued(BookingConflict):

@@ -330,8 +330,7 @@ CACHES = {"default": _cache}
 # endpoint: from one client address, and for one account (username or e-mail) from one client address.
 THROTTLE_ADDRESS_RATE = env.str("THROTTLE_ADDRESS_RATE", default="30/min")
 THROTTLE_ACCOUNT_ADDRESS_RATE = env.str("THROTTLE_ACCOUNT_ADDRESS_RATE", default="10/min")
-# Proxies whose X-Forwarded-For hop is believed (addresses or networks): the client address is the first hop,
-# from the right, that is not one of them. nginx on the same host is covered by the default.
+# Proxies whose X-Forwarded-For hop is believed (addresses or networks; the default covers nginx on this host).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 
 # --- CORS (django-cors-headers; lebrq/http/cors.py adds the same headers to answers sent before Django) ----
@@ -346,8 +345,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Venue bookings, GST invoices, uploads and downloads.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Swagger UI's assets come from the sidecar package (served by ServeStatic), not from a CDN.
-    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",  # Swagger UI's assets from the sidecar package (ServeStatic), not a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -370,9 +368,13 @@ INVOICE_SELLER = {
 }
 GST_RATE_PERCENT = Decimal(env.str("GST_RATE_PERCENT", default="18"))
 SAC_VENUE_RENTAL = env.str("SAC_VENUE_RENTAL", default="997212")
-# Tax invoice numbers: "<prefix>/<financial year>/<6-digit serial>", e.g. LEBRQ/2026-27/000123
-# (bookings/invoicing/numbering.py).
-INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LEBRQ")
+# Custom lines (name and price given by the customer): their HSN/SAC (998596, event organisation services) and the
+# largest line total (INR) of one.
+SAC_CUSTOM_LINE = env.str("SAC_CUSTOM_LINE", default="998596")
+CUSTOM_LINE_MAX_TOTAL = Decimal(env.str("CUSTOM_LINE_MAX_TOTAL", default="1000000.00"))
+# Tax invoice numbers (bookings/invoicing/numbering.py): "<prefix>/<FY>/<serial>", e.g. LB/26-27/000123: at most 16
+# characters (CGST Rules 2017, Rule 46(b)), so the prefix has at most 3 letters, digits or "-" (check bookings.E001).
+INVOICE_NUMBER_PREFIX = env.str("INVOICE_NUMBER_PREFIX", default="LB")
 # Renders at once per process; a request that would wait more than INVOICE_RENDER_WAIT seconds gets 503.
 INVOICE_MAX_CONCURRENT_RENDERS = env.int("INVOICE_MAX_CONCURRENT_RENDERS", default=2)
 INVOICE_RENDER_WAIT = env.float("INVOICE_RENDER_WAIT", default=5.0)
@@ -388,6 +390,11 @@ LOGGING = {
     # django.request logs every 4xx as a warning; expected client errors are not worth a log line.
     "loggers": {"django.db.backends": {"level": "INFO"}, "django.request": {"level": "ERROR"}},
 }
-
 # --- Bookings -------------------------------------------------------------------------------------------
 BOOKING_MAX_DAYS = env.int("BOOKING_MAX_DAYS", default=31)
+# Time rules of API bookings (bookings.rules): lead and duration in minutes, horizon in days.
+BOOKING_MIN_LEAD = env.int("BOOKING_MIN_LEAD", default=0)
+BOOKING_MAX_HORIZON = env.int("BOOKING_MAX_HORIZON", default=730)
+BOOKING_MIN_DURATION = env.int("BOOKING_MIN_DURATION", default=30)
+# Hours before the start after which a customer can no longer cancel a blocking booking (staff: at any time).
+CANCEL_CUTOFF = env.int("CANCEL_CUTOFF", default=24)

@@ -113,8 +113,9 @@ def catering(db):
 
 
 @pytest.fixture
-def tomorrow_10am():
-    start = timezone.localtime() + timedelta(days=1)
+def in_two_days_10am():
+    """10:00 local time two days from now: 34 to 58 hours ahead, past CANCEL_CUTOFF (24 h) at any time of day."""
+    start = timezone.localtime() + timedelta(days=2)
     return start.replace(hour=10, minute=0, second=0, microsecond=0)
 
 

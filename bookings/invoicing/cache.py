@@ -134,12 +134,15 @@ def discard_cached_invoices(booking_reference: str) -> int:
 
 
 class RenderLimiter:
-    """At most ``slots`` invoice renders at once in this process, and one render per revision at a time.
+    """At most ``slots`` invoice renders at once in this process, at most one render (running or waiting) per
+    owner, and one render per revision at a time.
 
-    Both waits are context managers bounded by one ``deadline`` (a `time.monotonic()` value) and raise
-    `InvoiceBusy` when it passes: `revision()` waits while another thread renders the same revision (the caller
-    then finds it cached); `slot()` waits for one of the ``slots``. Note that xhtml2pdf itself runs one conversion
-    at a time per process, so a second slot only lets one render queue inside xhtml2pdf rather than at this gate.
+    Every wait is a context manager bounded by one ``deadline`` (a `time.monotonic()` value) and raises
+    `InvoiceBusy` when it passes: `owner()` waits while a render for the same owner (a customer) is running or
+    waiting, so one customer cannot hold more than one slot and the others stay free for other customers;
+    `revision()` waits while another thread renders the same revision (the caller then finds it cached); `slot()`
+    waits for one of the ``slots``. Note that xhtml2pdf itself runs one conversion at a time per process, so a
+    second slot only lets one render queue inside xhtml2pdf rather than at this gate.
     """
 
     def __init__(self, slots: int, retry_after: int = 1):
@@ -150,25 +153,37 @@ class RenderLimiter:
         self._semaphore = threading.BoundedSemaphore(slots)
         self._guard = threading.Lock()
         self._revisions: dict[str, list] = {}  # revision -> [lock, number of threads using it]
+        self._owners: dict[object, list] = {}  # owner -> [lock, number of threads using it]
 
     @contextlib.contextmanager
-    def revision(self, revision: str, deadline: float) -> Iterator[None]:
-        """Hold ``revision`` (one thread at a time); `InvoiceBusy` if it is not free by ``deadline``."""
+    def _keyed(self, table: dict, key, deadline: float) -> Iterator[bool]:
+        """Hold the lock of ``key`` in ``table`` (made on first use, dropped after last); yields whether it had
+        to wait for it; `InvoiceBusy` if it is not free by ``deadline``."""
         with self._guard:
-            entry = self._revisions.setdefault(revision, [threading.Lock(), 0])
+            entry = table.setdefault(key, [threading.Lock(), 0])
             entry[1] += 1
         try:
-            if not entry[0].acquire(timeout=max(deadline - time.monotonic(), 0)):
+            waited = not entry[0].acquire(blocking=False)
+            if waited and not entry[0].acquire(timeout=max(deadline - time.monotonic(), 0)):
                 raise InvoiceBusy(self.retry_after)
             try:
-                yield
+                yield waited
             finally:
                 entry[0].release()
         finally:
             with self._guard:
                 entry[1] -= 1
                 if not entry[1]:
-                    del self._revisions[revision]
+                    del table[key]
+
+    def owner(self, owner, deadline: float):
+        """Hold ``owner``'s turn (one render at a time per owner); the context value says whether it waited
+        (then what to render may have changed meanwhile); `InvoiceBusy` if it is not free by ``deadline``."""
+        return self._keyed(self._owners, owner, deadline)
+
+    def revision(self, revision: str, deadline: float):
+        """Hold ``revision`` (one thread at a time); `InvoiceBusy` if it is not free by ``deadline``."""
+        return self._keyed(self._revisions, revision, deadline)
 
     @contextlib.contextmanager
     def slot(self, deadline: float) -> Iterator[None]:
@@ -209,45 +224,69 @@ def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     INVOICE_CACHE_DIR/<reference>/<revision>.pdf exists it is served without rendering. Otherwise, under
     `render_limiter()` (waiting at most settings.INVOICE_RENDER_WAIT seconds), it is rendered to a temporary file
     in the same directory and renamed into place with `os.replace` — a reader never sees a partial file. The
-    booking's superseded revisions are then pruned (`prune_revisions`).
+    booking's superseded revisions are then pruned (`prune_revisions`). Fairness: one render at a time per
+    customer (`RenderLimiter.owner`), and a request that had to wait for its customer's other render renders the
+    booking's latest revision (re-read) instead of its own, so a burst of edits and downloads renders once.
 
     Raises `InvoiceNotAvailable` for a cancelled or rejected booking (whose cached revisions are then removed),
     `InvoiceBusy` when no render slot came free in time, `InvoiceRenderError` when xhtml2pdf fails.
     """
+    html, revision = _current_revision(booking, now)
+    filename = f"invoice-{booking.booking_reference}.pdf"
+    directory = booking_cache_dir(booking.booking_reference)
+    pdf = _cached_pdf(directory / f"{revision}.pdf", revision, filename)
+    if pdf is None:
+        _release_db_connection()
+        limiter, deadline = render_limiter(), time.monotonic() + settings.INVOICE_RENDER_WAIT
+        with limiter.owner(booking.customer_id, deadline) as waited:
+            if waited:  # the owner's other render came first: the booking may have changed meanwhile (a burst of
+                # edits and downloads), so render its latest revision, once, rather than this request's
+                booking = Booking.objects.select_related("space__venue", "customer").get(pk=booking.pk)
+                html, revision = _current_revision(booking, now)
+                _release_db_connection()
+            with limiter.revision(revision, deadline):
+                pdf = _render(booking, html, revision, directory, filename, limiter, deadline)
+    prune_revisions(directory, keep=f"{revision}.pdf")
+    return pdf
+
+
+def _current_revision(booking: Booking, now: datetime | None) -> tuple[str, str]:
+    """``(html, revision)`` of ``booking``'s invoice as of ``now``; a cancelled or rejected booking's cached
+    revisions are removed and `InvoiceNotAvailable` raised."""
     try:
         html = invoice_html(booking, now=now)
     except InvoiceNotAvailable:
         discard_cached_invoices(booking.booking_reference)
         raise
-    revision = invoice_revision(html)
-    filename = f"invoice-{booking.booking_reference}.pdf"
-    directory = booking_cache_dir(booking.booking_reference)
+    return html, invoice_revision(html)
+
+
+def _render(
+    booking: Booking, html: str, revision: str, directory: Path, filename: str, limiter, deadline: float
+) -> InvoicePdf:
+    """The cached PDF of ``revision`` (rendered by another request while this one waited), else rendered under
+    one of the limiter's slots to a temporary file and renamed into place."""
     cached = directory / f"{revision}.pdf"
     pdf = _cached_pdf(cached, revision, filename)
-    if pdf is None:
-        _release_db_connection()
-        limiter, deadline = render_limiter(), time.monotonic() + settings.INVOICE_RENDER_WAIT
-        with limiter.revision(revision, deadline):
-            pdf = _cached_pdf(cached, revision, filename)  # rendered by another request while this one waited
-            if pdf is None:
-                with limiter.slot(deadline):
-                    started = time.monotonic()
-                    partial = render_html_to_file(html, directory)
-                try:
-                    stat = partial.stat()
-                    os.replace(partial, cached)
-                except BaseException:
-                    partial.unlink(missing_ok=True)
-                    raise
-                pdf = InvoicePdf(cached, revision, stat.st_size, stat.st_mtime, filename)
-                logger.info(
-                    "Rendered invoice %s revision %s: %d bytes in %.2f s",
-                    booking.booking_reference,
-                    revision,
-                    pdf.size,
-                    time.monotonic() - started,
-                )
-    prune_revisions(directory, keep=cached.name)
+    if pdf is not None:
+        return pdf
+    with limiter.slot(deadline):
+        started = time.monotonic()
+        partial = render_html_to_file(html, directory)
+    try:
+        stat = partial.stat()
+        os.replace(partial, cached)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    pdf = InvoicePdf(cached, revision, stat.st_size, stat.st_mtime, filename)
+    logger.info(
+        "Rendered invoice %s revision %s: %d bytes in %.2f s",
+        booking.booking_reference,
+        revision,
+        pdf.size,
+        time.monotonic() - started,
+    )
     return pdf
 
 

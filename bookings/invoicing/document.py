@@ -15,9 +15,8 @@ from django.utils import timezone
 
 from lebrq.exceptions import InvoiceNotAvailable
 
-from .. import gst
+from .. import gst, money
 from ..models import Booking, Payment
-from ..pricing import booked_hours
 from .numbering import issue_invoice_number
 
 PROFORMA_INVOICE = "PROFORMA INVOICE"
@@ -26,11 +25,11 @@ TAX_INVOICE = "TAX INVOICE"
 
 @dataclass(frozen=True)
 class Invoice:
-    """Everything an invoice shows, as values: money in `Decimal` INR, datetimes aware in settings.TIME_ZONE.
+    """Everything an invoice shows, as values: money in `Decimal` INR, datetimes aware in the venue's time zone.
 
     ``seller`` is settings.INVOICE_SELLER; ``buyer`` has ``name``, ``phone``, ``email``, ``address`` and ``gstin``
     (str, "" when not given); ``title`` is `PROFORMA_INVOICE` or `TAX_INVOICE`; ``invoice_number`` is the tax
-    invoice's serial ("LEBRQ/2026-27/000123"), None on a proforma; ``issued_at`` is when the tax invoice was first
+    invoice's serial ("LB/26-27/000123"), None on a proforma; ``issued_at`` is when the tax invoice was first
     issued, or now for a proforma; ``place_of_supply`` reads like "Kerala (32)".
     """
 
@@ -94,45 +93,38 @@ def build_invoice(booking: Booking, now: datetime | None = None) -> Invoice:
     """The invoice of ``booking`` as of ``now`` (default: the current time); a TAX INVOICE is numbered by
     `issue_invoice_number` (a database write, the first time).
 
-    Lines: the space rental (exact booked hours × ``space.price_per_hour``, SAC settings.SAC_VENUE_RENTAL), then
-    each `BookingItem` (quantity × unit_price). Place of supply: a venue for a function, with the services
-    supplied at it, is supplied where the property is (IGST Act s.12(3)(c)), whatever the buyer's state or GSTIN;
-    the venues are in the seller's state, so the place of supply is the seller's state and the tax is CGST + SGST
-    at settings.GST_RATE_PERCENT. Amount paid is the sum of the successful payments. The buyer block comes from
-    the booking's billing fields, with the customer's account name and email when those are blank.
+    Lines and totals: `bookings.money` (the same as the booking JSON's): the space rental (elapsed booked hours ×
+    the booking's rate, `Booking.rate`; SAC settings.SAC_VENUE_RENTAL), then each `BookingItem` (quantity ×
+    unit_price; a custom line's SAC is settings.SAC_CUSTOM_LINE).
+    Place of supply: a venue for a function, with the services supplied at it, is supplied where the property is
+    (IGST Act s.12(3)(c)), whatever the buyer's state or GSTIN; the venues are in the seller's state, so the place
+    of supply is the seller's state and the tax is CGST + SGST at settings.GST_RATE_PERCENT. Amount paid is the
+    sum of the successful payments. The buyer block comes from the booking's billing fields, with the customer's
+    account name and email when those are blank.
     Raises `InvoiceNotAvailable` for a cancelled or rejected booking.
     """
     now = now or timezone.now()
     title = invoice_title(booking, now)
-    tz = ZoneInfo(settings.TIME_ZONE)
+    space = booking.space
+    tz = ZoneInfo(space.venue.time_zone)
     number = issue_invoice_number(booking, now) if title == TAX_INVOICE else None
     issued_at = booking.invoice_issued_at if number else now
     seller = dict(settings.INVOICE_SELLER)
-    space = booking.space
     start = timezone.localtime(booking.start_datetime, tz)
     end = timezone.localtime(booking.end_datetime, tz)
 
     end_format = "%I:%M %p" if start.date() == end.date() else "%d %b %Y, %I:%M %p"
     lines = [
-        gst.InvoiceLine(
-            description=f"Venue rental: {space.venue.name}, {space.name}"
-            f" ({start:%d %b %Y, %I:%M %p} – {end.strftime(end_format)})",
-            hsn_sac=settings.SAC_VENUE_RENTAL,
-            quantity=booked_hours(booking.start_datetime, booking.end_datetime),
-            rate=space.price_per_hour,
+        money.rental_line(
+            f"Venue rental: {space.venue.name}, {space.name} ({start:%d %b %Y, %I:%M %p} – {end.strftime(end_format)})",
+            booking.start_datetime,
+            booking.end_datetime,
+            booking.rate,
         )
     ]
-    lines += [
-        gst.InvoiceLine(description=item.name, hsn_sac=item.hsn_sac, quantity=item.quantity, rate=item.unit_price)
-        for item in booking.items.all()
-    ]
+    lines += [money.item_line(item.name, item.hsn_sac, item.quantity, item.unit_price) for item in booking.items.all()]
     paid = booking.payments.filter(status=Payment.Status.SUCCESS).aggregate(total=Sum("amount"))["total"]
-    totals = gst.compute_totals(
-        lines,
-        seller_state_code=seller["state_code"],
-        place_of_supply_state_code=seller["state_code"],
-        amount_paid=paid or Decimal(0),
-    )
+    totals = money.booking_totals(lines, paid or Decimal(0))
     return Invoice(
         title=title,
         invoice_number=number,

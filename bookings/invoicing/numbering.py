@@ -1,5 +1,6 @@
-"""Tax invoice numbers: ``<prefix>/<financial year>/<6-digit serial>``, consecutive per financial year and never
-reused (CGST Rules 2017, Rule 46(b)), allocated in one locked transaction (`issue_invoice_number`)."""
+"""Tax invoice numbers: ``<prefix>/<financial year, e.g. 26-27>/<6-digit serial>`` (at most 16 characters),
+consecutive per financial year and never reused (CGST Rules 2017, Rule 46(b)), allocated in one locked transaction
+(`issue_invoice_number`)."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -11,17 +12,26 @@ from django.utils import timezone
 from .. import gst
 from ..models import Booking, InvoiceCounter
 
+#: Longest tax invoice number, in characters (CGST Rules 2017, Rule 46(b): letters, digits, "-" and "/").
+MAX_INVOICE_NUMBER_LENGTH = 16
+#: Longest settings.INVOICE_NUMBER_PREFIX: 16 less "/26-27/000123" (checked at start-up: `bookings.checks`).
+MAX_PREFIX_LENGTH = MAX_INVOICE_NUMBER_LENGTH - len("/26-27/000123")
+
 
 def format_invoice_number(financial_year: str, serial: int) -> str:
-    """A tax invoice number: settings.INVOICE_NUMBER_PREFIX, the financial year and the serial in 6 digits:
-    ``("2026-27", 123)`` → ``"LEBRQ/2026-27/000123"`` (the issue's format). Note that CGST Rules 2017, Rule 46(b)
-    allows at most 16 characters, letters, digits, "-" and "/": with the default prefix this is 20."""
-    return f"{settings.INVOICE_NUMBER_PREFIX}/{financial_year}/{serial:06d}"
+    """A tax invoice number: settings.INVOICE_NUMBER_PREFIX, the financial year in short form and the serial in
+    (at least) 6 digits: ``("2026-27", 123)`` → ``"LB/26-27/000123"``, 15 characters, within the 16 that CGST
+    Rules 2017, Rule 46(b) allows. Raises `ValueError` for a number longer than that (a prefix longer than
+    `MAX_PREFIX_LENGTH` with a 7-digit serial)."""
+    number = f"{settings.INVOICE_NUMBER_PREFIX}/{financial_year[2:]}/{serial:06d}"
+    if len(number) > MAX_INVOICE_NUMBER_LENGTH:
+        raise ValueError(f"Invoice number {number} is longer than {MAX_INVOICE_NUMBER_LENGTH} characters.")
+    return number
 
 
 def issue_invoice_number(booking: Booking, now: datetime) -> str:
     """The booking's tax invoice number, taking the next serial of ``now``'s financial year (April–March in
-    settings.TIME_ZONE) if it has none yet. Sets ``booking.invoice_number`` and ``booking.invoice_issued_at``.
+    the venue's time zone) if it has none yet. Sets ``booking.invoice_number`` and ``booking.invoice_issued_at``.
 
     Consecutive, without gaps or repeats, under concurrent requests (CGST Rules 2017, Rule 46(b)): in one
     transaction the booking row is locked (a second request for the same booking waits, then finds the number),
@@ -31,7 +41,7 @@ def issue_invoice_number(booking: Booking, now: datetime) -> str:
     """
     if booking.invoice_number:
         return booking.invoice_number
-    year = gst.financial_year(timezone.localtime(now, ZoneInfo(settings.TIME_ZONE)).date())
+    year = gst.financial_year(timezone.localtime(now, ZoneInfo(booking.space.venue.time_zone)).date())
     InvoiceCounter.objects.get_or_create(financial_year=year)  # first of the year; a racing create is absorbed
     with transaction.atomic():
         number, issued_at = (

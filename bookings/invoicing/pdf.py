@@ -8,6 +8,7 @@ so one HTML always gives the same bytes. Renders never run on the event loop: ca
 Django runs in worker threads; the views go through `cache.invoice_pdf`, which limits them.
 """
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -77,6 +78,23 @@ def script_runs(text: str) -> list[tuple[str, str]]:
     return [(family, run) for family, run in runs]
 
 
+#: Longest run of characters without a space that the PDF prints unbroken; xhtml2pdf breaks lines at spaces only,
+#: so a longer "word" (a pasted URL, a 2,000-character string) would run off the page.
+MAX_WORD_CHARACTERS = 24
+_LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARACTERS + 1},}}")
+
+
+def wrap_long_words(text: str) -> str:
+    """``text`` with every run of more than `MAX_WORD_CHARACTERS` non-space characters cut by a space after each
+    `MAX_WORD_CHARACTERS` characters, so that the PDF can wrap it inside its column; other text is unchanged."""
+
+    def cut(match: re.Match) -> str:
+        word = match.group()
+        return " ".join(word[i : i + MAX_WORD_CHARACTERS] for i in range(0, len(word), MAX_WORD_CHARACTERS))
+
+    return _LONG_WORD.sub(cut, text)
+
+
 def _chunks(rows: list, size: int) -> list[list]:
     return [rows[start : start + size] for start in range(0, len(rows), size)] or [[]]
 
@@ -85,14 +103,15 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
     """The template context for ``invoice``: the invoice itself plus every amount, date and rate as display text.
 
     ``row_chunks`` holds the item rows in lists of at most `ITEM_ROWS_PER_TABLE`, one <table> each;
-    ``buyer_name_runs`` and ``buyer_address_runs`` are `script_runs` of the buyer's name and address.
+    ``buyer_name_runs`` and ``buyer_address_runs`` are `script_runs` of the buyer's name and address; customer
+    text (line descriptions, buyer, note, event type) has its long words cut (`wrap_long_words`).
     """
     totals = invoice.totals
     money = gst.format_inr
     rows = [
         {
             "number": number,
-            "description": line.description,
+            "description": wrap_long_words(line.description),
             "hsn_sac": line.hsn_sac,
             "quantity": gst.format_quantity(line.quantity),
             "rate": money(line.rate),
@@ -111,8 +130,12 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         "invoice": invoice,
         "rows": rows,
         "row_chunks": _chunks(rows, ITEM_ROWS_PER_TABLE),
-        "buyer_name_runs": script_runs(invoice.buyer["name"]),
-        "buyer_address_runs": script_runs(invoice.buyer["address"]),
+        "buyer_name_runs": script_runs(wrap_long_words(invoice.buyer["name"])),
+        "buyer_address_runs": script_runs(wrap_long_words(invoice.buyer["address"])),
+        "buyer_email": wrap_long_words(invoice.buyer["email"]),
+        "buyer_phone": wrap_long_words(invoice.buyer["phone"]),
+        "customer_note": wrap_long_words(invoice.customer_note),
+        "event_type": wrap_long_words(invoice.event_type),
         "taxes": taxes,
         "taxable_value": money(totals.taxable_value),
         "round_off": money(totals.round_off, signed=True),

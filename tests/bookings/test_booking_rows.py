@@ -14,14 +14,14 @@ from bookings.serializers import BookingSerializer
 
 
 @pytest.fixture
-def varied_bookings(customer, other_customer, hall, catering, tomorrow_10am):
+def varied_bookings(customer, other_customer, hall, catering, in_two_days_10am):
     """Three bookings: items (catalogue and custom), payments of each status with and without ``paid_at``,
     billing details and a tax invoice number, notes; one booking with nothing attached; one of another customer."""
     full = services.create_booking(
         customer=customer,
         space_id=hall.pk,
-        start=tomorrow_10am,
-        end=tomorrow_10am + timedelta(hours=3, minutes=30),
+        start=in_two_days_10am,
+        end=in_two_days_10am + timedelta(hours=3, minutes=30),
         attendees=120,
         items=[(catering.pk, 120)],
         custom_items=[services.CustomLine(name="Décor ✿ फूल", quantity=2, unit_price=Decimal("1234.50"))],
@@ -46,8 +46,8 @@ def varied_bookings(customer, other_customer, hall, catering, tomorrow_10am):
     bare = services.create_booking(
         customer=customer,
         space_id=hall.pk,
-        start=tomorrow_10am + timedelta(days=3),
-        end=tomorrow_10am + timedelta(days=3, hours=1),
+        start=in_two_days_10am + timedelta(days=3),
+        end=in_two_days_10am + timedelta(days=3, hours=1),
         attendees=1,
         items=[],
         custom_items=[],
@@ -57,8 +57,8 @@ def varied_bookings(customer, other_customer, hall, catering, tomorrow_10am):
     other = services.create_booking(
         customer=other_customer,
         space_id=hall.pk,
-        start=tomorrow_10am + timedelta(days=5),
-        end=tomorrow_10am + timedelta(days=5, hours=2),
+        start=in_two_days_10am + timedelta(days=5),
+        end=in_two_days_10am + timedelta(days=5, hours=2),
         attendees=10,
         items=[(catering.pk, 1)],
         custom_items=[],

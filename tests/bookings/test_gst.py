@@ -181,6 +181,18 @@ def test_bad_totals_arguments_are_refused():
         (D("0.01"), "Rupees Zero and One Paisa Only"),
         (D("21.50"), "Rupees Twenty One and Fifty Paise Only"),
         (D("10000000"), "Rupees One Crore Only"),
+        (
+            D("9999999999.99"),
+            "Rupees Nine Hundred Ninety Nine Crore Ninety Nine Lakh Ninety Nine Thousand Nine"
+            " Hundred Ninety Nine and Ninety Nine Paise Only",
+        ),
+        (D("10000000000"), "Rupees One Thousand Crore Only"),
+        (D("1000000000000000.05"), "Rupees Ten Crore Crore and Five Paise Only"),
+        (
+            D("1179999999999.00"),
+            "Rupees One Lakh Seventeen Thousand Nine Hundred Ninety Nine Crore Ninety Nine"
+            " Lakh Ninety Nine Thousand Nine Hundred Ninety Nine Only",
+        ),
         (D("1.005"), "Rupees One and One Paisa Only"),  # rounded to paise, half up, first
     ],
 )

@@ -36,15 +36,15 @@ def make_bookings(make_booking):
 def test_numbers_are_consecutive_per_financial_year_and_assigned_once(make_bookings, settings):
     settings.INVOICE_NUMBER_PREFIX = "LB"
     first, second, third, fourth = make_bookings(4)
-    assert issue_invoice_number(first, LAST_MINUTE_OF_FY) == "LB/2030-31/000001"
-    assert issue_invoice_number(second, LAST_MINUTE_OF_FY) == "LB/2030-31/000002"
-    assert issue_invoice_number(third, FIRST_MINUTE_OF_FY) == "LB/2031-32/000001"
+    assert issue_invoice_number(first, LAST_MINUTE_OF_FY) == "LB/30-31/000001"
+    assert issue_invoice_number(second, LAST_MINUTE_OF_FY) == "LB/30-31/000002"
+    assert issue_invoice_number(third, FIRST_MINUTE_OF_FY) == "LB/31-32/000001"
     # Asked again (even in another year, or from a fresh copy of the row): the same number, the first date.
-    assert issue_invoice_number(first, FIRST_MINUTE_OF_FY) == "LB/2030-31/000001"
+    assert issue_invoice_number(first, FIRST_MINUTE_OF_FY) == "LB/30-31/000001"
     fresh = Booking.objects.get(pk=first.pk)
-    assert issue_invoice_number(fresh, datetime(2035, 1, 1, tzinfo=UTC)) == "LB/2030-31/000001"
+    assert issue_invoice_number(fresh, datetime(2035, 1, 1, tzinfo=UTC)) == "LB/30-31/000001"
     assert fresh.invoice_issued_at == LAST_MINUTE_OF_FY
-    assert issue_invoice_number(fourth, FIRST_MINUTE_OF_FY) == "LB/2031-32/000002"
+    assert issue_invoice_number(fourth, FIRST_MINUTE_OF_FY) == "LB/31-32/000002"
     assert dict(InvoiceCounter.objects.values_list("financial_year", "last_number")) == {"2030-31": 2, "2031-32": 2}
 
 
@@ -58,11 +58,11 @@ def test_only_a_tax_invoice_takes_a_number(make_bookings):
 
     after = build_invoice(booking, now=datetime(2030, 4, 2, tzinfo=UTC))
     assert after.title == TAX_INVOICE
-    assert after.invoice_number == "LEBRQ/2030-31/000001"
+    assert after.invoice_number == "LB/30-31/000001"
     assert after.issued_at == datetime(2030, 4, 2, tzinfo=UTC)
     # A later download prints the same number and the date it was first issued.
     again = build_invoice(Booking.objects.get(pk=booking.pk), now=datetime(2030, 6, 1, tzinfo=UTC))
-    assert (again.invoice_number, again.issued_at) == ("LEBRQ/2030-31/000001", datetime(2030, 4, 2, tzinfo=UTC))
+    assert (again.invoice_number, again.issued_at) == ("LB/30-31/000001", datetime(2030, 4, 2, tzinfo=UTC))
 
 
 @pytest.mark.django_db
@@ -77,7 +77,7 @@ def test_a_failed_transaction_leaves_no_gap(make_bookings, monkeypatch):
         issue_invoice_number(first, LAST_MINUTE_OF_FY)
     monkeypatch.undo()
     assert InvoiceCounter.objects.get(financial_year="2030-31").last_number == 0
-    assert issue_invoice_number(second, LAST_MINUTE_OF_FY) == "LEBRQ/2030-31/000001"
+    assert issue_invoice_number(second, LAST_MINUTE_OF_FY) == "LB/30-31/000001"
 
 
 def run_in_threads(target, arguments):
@@ -135,7 +135,7 @@ def test_concurrent_issues_are_consecutive_without_gaps_or_repeats(
 
     results, errors = run_in_threads(issue, list(bookings))
     assert errors == []
-    assert sorted(results.values()) == [f"LEBRQ/2030-31/{serial:06d}" for serial in range(1, 21)]
+    assert sorted(results.values()) == [f"LB/30-31/{serial:06d}" for serial in range(1, 21)]
     stored = dict(Booking.objects.filter(pk__in=bookings).values_list("pk", "invoice_number"))
     assert stored == results
     assert InvoiceCounter.objects.get(financial_year="2030-31").last_number == 20
@@ -150,5 +150,26 @@ def test_concurrent_issues_for_one_booking_take_one_number(make_bookings, thread
 
     results, errors = run_in_threads(issue, list(range(10)))
     assert errors == []
-    assert list(results.values()) == ["LEBRQ/2030-31/000001"] * 10
+    assert list(results.values()) == ["LB/30-31/000001"] * 10
     assert InvoiceCounter.objects.get(financial_year="2030-31").last_number == 1
+
+
+def test_default_numbers_fit_in_16_characters(settings):
+    assert settings.INVOICE_NUMBER_PREFIX == "LB"
+    assert numbering.format_invoice_number("2026-27", 123) == "LB/26-27/000123"
+    assert numbering.format_invoice_number("2026-27", 1_000_000) == "LB/26-27/1000000"  # 16
+    settings.INVOICE_NUMBER_PREFIX = "ABC"
+    assert numbering.format_invoice_number("2099-00", 999_999) == "ABC/99-00/999999"  # 16
+    with pytest.raises(ValueError, match="longer than 16"):
+        numbering.format_invoice_number("2026-27", 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "errors"),
+    [("LB", []), ("A-1", []), ("LEBRQ", ["bookings.E001"]), ("L B", ["bookings.E001"]), ("", ["bookings.E001"])],
+)
+def test_the_prefix_is_checked_at_start_up(settings, prefix, errors):
+    from bookings.checks import check_invoice_number_prefix
+
+    settings.INVOICE_NUMBER_PREFIX = prefix
+    assert [error.id for error in check_invoice_number_prefix()] == errors

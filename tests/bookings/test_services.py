@@ -23,20 +23,20 @@ def create(customer, hall, start, **changes):
 
 
 @pytest.mark.django_db
-def test_create_refuses_a_taken_slot_and_names_a_field_it_cannot_book(customer, hall, tomorrow_10am):
-    booking = create(customer, hall, tomorrow_10am)
+def test_create_refuses_a_taken_slot_and_names_a_field_it_cannot_book(customer, hall, in_two_days_10am):
+    booking = create(customer, hall, in_two_days_10am)
     Booking.objects.filter(pk=booking.pk).update(status=Booking.Status.APPROVED)
     with pytest.raises(SlotConflict, match="already booked for an overlapping time slot"):
-        create(customer, hall, tomorrow_10am + timedelta(hours=1))
+        create(customer, hall, in_two_days_10am + timedelta(hours=1))
     with pytest.raises(InvalidBooking) as refused:
-        create(customer, hall, tomorrow_10am + timedelta(days=1), attendees=hall.capacity + 1)
+        create(customer, hall, in_two_days_10am + timedelta(days=1), attendees=hall.capacity + 1)
     assert refused.value.field == "attendees"
     assert str(refused.value) == f"The space holds at most {hall.capacity} people."
 
 
 @pytest.mark.django_db
-def test_cancel_refuses_a_finished_booking(customer, hall, tomorrow_10am):
-    booking = create(customer, hall, tomorrow_10am)
+def test_cancel_refuses_a_finished_booking(customer, hall, in_two_days_10am):
+    booking = create(customer, hall, in_two_days_10am)
     Booking.objects.filter(pk=booking.pk).update(status=Booking.Status.COMPLETED)
     with pytest.raises(NotCancellable) as refused:
         services.cancel_booking(booking.pk)
@@ -44,8 +44,8 @@ def test_cancel_refuses_a_finished_booking(customer, hall, tomorrow_10am):
 
 
 @pytest.mark.django_db
-def test_set_billing_stores_the_buyer_until_the_tax_invoice_is_numbered(customer, hall, tomorrow_10am):
-    booking = create(customer, hall, tomorrow_10am)
+def test_set_billing_stores_the_buyer_until_the_tax_invoice_is_numbered(customer, hall, in_two_days_10am):
+    booking = create(customer, hall, in_two_days_10am)
     services.set_billing(booking.pk, {"billing_name": "Asha Events LLP", "billing_gstin": "27AAPFU0939F1ZV"})
     stored = Booking.objects.get(pk=booking.pk)
     assert (stored.billing_name, stored.billing_gstin) == ("Asha Events LLP", "27AAPFU0939F1ZV")

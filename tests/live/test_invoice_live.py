@@ -68,7 +68,7 @@ def test_cached_tax_invoice_etag_304_and_ranges(server):
         assert cached.read_bytes() == first.content
         text = pdf_text(first.content)
         number = client.get(f"/api/bookings/{booking['id']}").json()["invoice_number"]
-        assert re.fullmatch(r"LEBRQ/20\d\d-\d\d/000001", number)
+        assert re.fullmatch(r"LB/\d\d-\d\d/000001", number)
         assert "TAX INVOICE" in text
         assert f"Invoice no.: {number}" in text
         assert "GSTIN: 32AABCL1234F1Z7" in text
@@ -126,7 +126,7 @@ def test_a_change_makes_a_new_revision(server):
 
 
 def test_renders_at_capacity_get_503_with_retry_after(server):
-    start = timezone.now().replace(microsecond=0) + timedelta(days=400)
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(days=400)
     with server.client() as client:
         space_id = demo_booking(client, "BK-00000DE001")["space_id"]
         ids = []
@@ -223,7 +223,7 @@ def test_numbering_under_concurrent_threads_on_the_servers_database(server):
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome == {
-        "numbers": [f"LEBRQ/2040-41/{serial:06d}" for serial in range(1, 21)],
+        "numbers": [f"LB/40-41/{serial:06d}" for serial in range(1, 21)],
         "errors": [],
         "stored": True,
     }

@@ -1,5 +1,8 @@
 """``python manage.py seed_demo``: idempotent demo data — a venue with spaces and items, a staff and a
-customer login, and bookings in several states with items and payments (see the README for the logins)."""
+customer login, and bookings in several states with items and payments (see the README for the logins).
+
+The data agrees with itself: every booking was made before its event, a paid booking's payment is its invoice's
+grand total (`bookings.money`), so its tax invoice shows nothing due."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -9,7 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from bookings import pricing
+from bookings import money, pricing
 from bookings.models import Booking, BookingItem, Item, Payment, Space, Venue
 
 STAFF = ("admin", "lebrq-admin")
@@ -74,12 +77,12 @@ class Command(BaseCommand):
             ("BK-00000DE005", hall, now + timedelta(days=30), 6, Booking.Status.APPROVED, "Conference", [], None),
         ]
         created = 0
-        for reference, space, start, hours, status, event, lines, paid in demo:
+        for reference, space, start, hours, status, event, lines_of, paid in demo:
             if Booking.objects.filter(booking_reference=reference).exists():
                 continue
             created += 1
             end = start + timedelta(hours=hours)
-            totals = [pricing.line_total(qty, item.unit_price) for item, qty in lines]
+            totals = [pricing.line_total(qty, item.unit_price) for item, qty in lines_of]
             booking = Booking.objects.create(
                 booking_reference=reference,
                 customer=customer,
@@ -91,7 +94,7 @@ class Command(BaseCommand):
                 event_type=event,
                 total_amount=pricing.booking_total(pricing.rental_amount(start, end, space.price_per_hour), totals),
             )
-            for (item, qty), total in zip(lines, totals, strict=True):
+            for (item, qty), total in zip(lines_of, totals, strict=True):
                 BookingItem.objects.create(
                     booking=booking,
                     item=item,
@@ -101,8 +104,13 @@ class Command(BaseCommand):
                     unit_price=item.unit_price,
                     line_total=total,
                 )
-            if status == Booking.Status.PAID:
-                paid = booking.total_amount
+            # Booked three weeks before the event (or before today, for one already held), paid the day before.
+            booked_at = min(start, now) - timedelta(days=21)
+            Booking.objects.filter(pk=booking.pk).update(created_at=booked_at, updated_at=booked_at)
+            if status == Booking.Status.PAID:  # paid in full: the grand total the invoice asks for
+                lines = [money.rental_line("", start, end, space.price_per_hour)]
+                lines += [money.item_line(item.name, item.hsn_sac, qty, item.unit_price) for item, qty in lines_of]
+                paid = money.booking_totals(lines).grand_total
             if paid:
                 Payment.objects.create(
                     booking=booking,
@@ -110,7 +118,7 @@ class Command(BaseCommand):
                     provider="razorpay",
                     provider_reference=f"pay_{reference[-6:]}",
                     status=Payment.Status.SUCCESS,
-                    paid_at=now - timedelta(days=1),
+                    paid_at=min(start, now) - timedelta(days=1),
                 )
         self.stdout.write(
             f"Demo data ready: {created} booking(s) created. Logins: {STAFF[0]}/{STAFF[1]} (staff), "
