@@ -39,6 +39,8 @@ DELETE_ARGUMENTS = (
     "-LensSerialNumber=",
     "-OwnerName=",
     "-ImageUniqueID=",
+    # Data after a JPEG's end marker (a phone's depth map or motion clip, or HTML/script of a polyglot): removed.
+    "-trailer:all=",
 )
 #: The tags `private_metadata` looks for: the deleted ones but whole XMP and IPTC (an HEIC's HDR gain map XMP
 #: cannot be deleted and is not private; their location tags are in the "Location" group).

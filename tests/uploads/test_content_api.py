@@ -96,6 +96,17 @@ def test_jpeg_head_with_html_is_400(customer_api, shared_media, settings):
     assert leftovers(settings) == []
 
 
+def test_html_after_a_whole_jpeg_is_not_stored(customer_api, shared_media, settings):
+    photo = (shared_media / "phone-photo.jpg").read_bytes()
+    assert photo.endswith(b"\xff\xd9")  # the JPEG's end marker (EOI), and nothing after it
+    response = post_bytes(customer_api, "image", "x.jpg", photo + b"<html><script>alert(1)</script></html>")
+    assert response.status_code == 201
+    stored = stored_path(settings, response.json()).read_bytes()
+    assert stored.endswith(b"\xff\xd9")
+    assert b"<script>" not in stored
+    assert response.json()["size"] == len(stored)
+
+
 def test_png_bomb_is_413_and_leaves_nothing(customer_api, settings, tmp_path):
     bomb = png_bomb(tmp_path / "bomb.png")
     response = post_file(customer_api, "image", bomb)
