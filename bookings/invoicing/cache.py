@@ -1,10 +1,12 @@
-"""The invoice PDF cache: `invoice_pdf` is what the views call.
+"""The invoice PDF cache: `prepare_invoice` and `render_in_executor` are what the views use, `invoice_pdf` the
+rest.
 
 It renders the HTML (cheap), hashes it with the template's fonts and logo and the renderer's versions into a
 *revision*, and serves the PDF of that revision from settings.INVOICE_CACHE_DIR, rendering it first if it is not
 there. Whatever is printed — booking, lines, payments, buyer, seller settings, date, number, template, fonts — is
 in the hash, so any change makes a new revision; the revision is the PDF's strong ETag. Renders are limited per
-process (`RenderLimiter`).
+process (`RenderLimiter`); the views run them on a small executor of their own (`render_threads`), so that
+they hold no request thread or database connection while rendering.
 """
 
 import contextlib
@@ -25,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 
 from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable
+from lebrq.http.executor import RequestThreads, RequestThreadTimeout
 from lebrq.tempfiles import INVOICE_RENDER
 
 from ..models import Booking
@@ -202,17 +205,63 @@ def _release_db_connection() -> None:
         connection.close()
 
 
-def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
-    """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it.
+@dataclass(frozen=True)
+class PendingRender:
+    """An invoice revision that is not in the cache yet: everything `render` needs, gathered from the database
+    by `prepare_invoice` — so the render itself reads nothing from it and may run in any thread.
+
+    ``html`` the filled template; ``revision`` its `invoice_revision`; ``reference`` the booking reference;
+    ``filename`` the download name; ``path`` INVOICE_CACHE_DIR/<reference>/<revision>.pdf.
+    """
+
+    html: str
+    revision: str
+    reference: str
+    filename: str
+    path: Path
+
+    def render(self, deadline: float) -> InvoicePdf:
+        """Render into the cache under `render_limiter()` and return the cached PDF.
+
+        Waits for the revision and a render slot until ``deadline`` (a `time.monotonic()` value), else raises
+        `InvoiceBusy`; a revision another thread rendered meanwhile is served as is. The PDF is rendered to a
+        temporary file beside ``path`` and renamed into place with `os.replace` (a reader never sees a partial
+        file, a failed render leaves none); superseded revisions are then pruned (`prune_revisions`). Raises
+        `InvoiceRenderError` when xhtml2pdf fails.
+        """
+        limiter = render_limiter()
+        with limiter.revision(self.revision, deadline):
+            pdf = _cached_pdf(self.path, self.revision, self.filename)  # rendered while this one waited
+            if pdf is None:
+                with limiter.slot(deadline):
+                    started = time.monotonic()
+                    partial = render_html_to_file(self.html, self.path.parent)
+                try:
+                    stat = partial.stat()
+                    os.replace(partial, self.path)
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
+                pdf = InvoicePdf(self.path, self.revision, stat.st_size, stat.st_mtime, self.filename)
+                logger.info(
+                    "Rendered invoice %s revision %s: %d bytes in %.2f s",
+                    self.reference,
+                    self.revision,
+                    pdf.size,
+                    time.monotonic() - started,
+                )
+        prune_revisions(self.path.parent, keep=self.path.name)
+        return pdf
+
+
+def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf | PendingRender:
+    """``booking``'s invoice as of ``now`` (default: now): the cached `InvoicePdf` of its current revision, or
+    the `PendingRender` that will make it.
 
     Builds the HTML (numbering a first TAX INVOICE, see `build_invoice`) and its `invoice_revision`; if
-    INVOICE_CACHE_DIR/<reference>/<revision>.pdf exists it is served without rendering. Otherwise, under
-    `render_limiter()` (waiting at most settings.INVOICE_RENDER_WAIT seconds), it is rendered to a temporary file
-    in the same directory and renamed into place with `os.replace` — a reader never sees a partial file. The
-    booking's superseded revisions are then pruned (`prune_revisions`).
-
-    Raises `InvoiceNotAvailable` for a cancelled or rejected booking (whose cached revisions are then removed),
-    `InvoiceBusy` when no render slot came free in time, `InvoiceRenderError` when xhtml2pdf fails.
+    INVOICE_CACHE_DIR/<reference>/<revision>.pdf exists the booking's superseded revisions are pruned and it is
+    returned. These are the only database reads of an invoice download. Raises `InvoiceNotAvailable` for a
+    cancelled or rejected booking (whose cached revisions are then removed).
     """
     try:
         html = invoice_html(booking, now=now)
@@ -220,35 +269,55 @@ def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
         discard_cached_invoices(booking.booking_reference)
         raise
     revision = invoice_revision(html)
-    filename = f"invoice-{booking.booking_reference}.pdf"
-    directory = booking_cache_dir(booking.booking_reference)
-    cached = directory / f"{revision}.pdf"
-    pdf = _cached_pdf(cached, revision, filename)
+    reference = booking.booking_reference
+    pending = PendingRender(
+        html, revision, reference, f"invoice-{reference}.pdf", booking_cache_dir(reference) / f"{revision}.pdf"
+    )
+    pdf = _cached_pdf(pending.path, revision, pending.filename)
     if pdf is None:
-        _release_db_connection()
-        limiter, deadline = render_limiter(), time.monotonic() + settings.INVOICE_RENDER_WAIT
-        with limiter.revision(revision, deadline):
-            pdf = _cached_pdf(cached, revision, filename)  # rendered by another request while this one waited
-            if pdf is None:
-                with limiter.slot(deadline):
-                    started = time.monotonic()
-                    partial = render_html_to_file(html, directory)
-                try:
-                    stat = partial.stat()
-                    os.replace(partial, cached)
-                except BaseException:
-                    partial.unlink(missing_ok=True)
-                    raise
-                pdf = InvoicePdf(cached, revision, stat.st_size, stat.st_mtime, filename)
-                logger.info(
-                    "Rendered invoice %s revision %s: %d bytes in %.2f s",
-                    booking.booking_reference,
-                    revision,
-                    pdf.size,
-                    time.monotonic() - started,
-                )
-    prune_revisions(directory, keep=cached.name)
+        return pending
+    prune_revisions(pending.path.parent, keep=pending.path.name)
     return pdf
+
+
+def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
+    """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it in the
+    calling thread, after giving its database connection back (`prepare_invoice`, then `PendingRender.render`
+    waiting at most settings.INVOICE_RENDER_WAIT seconds).
+
+    Raises `InvoiceNotAvailable` for a cancelled or rejected booking, `InvoiceBusy` when no render slot came free
+    in time, `InvoiceRenderError` when xhtml2pdf fails.
+    """
+    prepared = prepare_invoice(booking, now)
+    if isinstance(prepared, InvoicePdf):
+        return prepared
+    _release_db_connection()
+    return prepared.render(time.monotonic() + settings.INVOICE_RENDER_WAIT)
+
+
+_render_threads_guard = threading.Lock()
+_render_threads: dict[tuple[int, float], RequestThreads] = {}
+
+
+def render_threads() -> RequestThreads:
+    """The process's render executor: settings.INVOICE_MAX_CONCURRENT_RENDERS long-lived threads of its own (no
+    database connection), apart from the request threads so that reads never queue behind a render."""
+    key = (settings.INVOICE_MAX_CONCURRENT_RENDERS, settings.INVOICE_RENDER_WAIT)
+    with _render_threads_guard:
+        if key not in _render_threads:
+            _render_threads[key] = RequestThreads(*key, name="lebrq-render")
+        return _render_threads[key]
+
+
+async def render_in_executor(pending: PendingRender) -> InvoicePdf:
+    """``pending.render`` on `render_threads()`, awaited from the event loop; waiting for a render thread and
+    for the render limiter together take at most settings.INVOICE_RENDER_WAIT seconds, else `InvoiceBusy`
+    (whose Retry-After is the limiter's). Raises what `PendingRender.render` raises."""
+    deadline = time.monotonic() + settings.INVOICE_RENDER_WAIT
+    try:
+        return await render_threads().run(pending.render, deadline)
+    except RequestThreadTimeout:
+        raise InvoiceBusy(render_limiter().retry_after) from None
 
 
 def _cached_pdf(path: Path, revision: str, filename: str) -> InvoicePdf | None:

@@ -179,6 +179,7 @@ def test_an_obsolete_connection_is_replaced_at_the_start_of_a_call(make_threads)
 def test_the_handler_takes_over_djangos_per_request_connection_receivers():
     from django.core import signals
     from django.db import close_old_connections, reset_queries
+
     from lebrq.http.asgi_handler import TempDirASGIHandler
 
     TempDirASGIHandler()
