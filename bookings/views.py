@@ -66,11 +66,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return queryset
         return super().filter_queryset(queryset)
 
-    def visible_bookings(self) -> QuerySet:
-        """The bookings the caller may see: all for staff, else their own."""
+    def visible_bookings(self, rows: bool = False) -> QuerySet:
+        """The bookings the caller may see: all for staff, else their own; as `Booking` instances, or with
+        ``rows`` as the rows `booking_rows.bookings` reads (`booking_rows.booking_values`)."""
+        bookings = booking_rows.booking_values() if rows else Booking.objects.all()
         if self.request.user.is_staff:
-            return Booking.objects.all()
-        return Booking.objects.filter(customer=self.request.user)
+            return bookings
+        return bookings.filter(customer_id=self.request.user.pk)
 
     def get_queryset(self):
         """For the actions that work on one `Booking` instance (cancel, billing, invoice): the invoice reads its
@@ -85,7 +87,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def represent_one(self, pk) -> dict:
         """One visible booking as the API returns it; `Http404` when there is none (or ``pk`` is no id)."""
         try:
-            bookings = self.visible_bookings().filter(pk=pk)
+            bookings = self.visible_bookings(rows=True).filter(pk=pk)
         except (TypeError, ValueError, ValidationError):  # "abc", "1.5": no booking has that id
             raise Http404("No Booking matches the given query.") from None
         found = self.represent(bookings)
@@ -94,7 +96,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return found[0]
 
     def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.visible_bookings()))
+        page = self.paginate_queryset(self.filter_queryset(self.visible_bookings(rows=True)))
         return self.get_paginated_response(self.represent(page))
 
     def retrieve(self, request, pk=None):
