@@ -8,6 +8,7 @@ class LebrqConfig(AppConfig):
     verbose_name = "LeBRQ"
 
     def ready(self) -> None:
-        from lebrq import checks
+        from lebrq import checks, schema  # schema: registers the OpenAPI extension of the API's authentication
 
         checks.register()
+        del schema

@@ -1,5 +1,7 @@
 """drf-spectacular hooks for the OpenAPI schema at /api/schema/."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+
 from lebrq.errors import ERROR_CODES
 
 
@@ -91,3 +93,10 @@ def document_error_responses(result, generator, request, public):
                 responses[str(code)] = response
             operation["responses"] = dict(sorted(responses.items()))
     return result
+
+
+class BearerAuthenticationScheme(SimpleJWTScheme):
+    """The OpenAPI security scheme of `lebrq.authentication.BearerAuthentication`: simplejwt's ``jwtAuth``
+    (drf-spectacular matches extensions by exact class; registered by importing this module, `lebrq.apps`)."""
+
+    target_class = "lebrq.authentication.BearerAuthentication"
