@@ -70,3 +70,21 @@ def test_the_memory_is_bounded(user, monkeypatch):
     for number, token in enumerate(tokens):
         assert client_with(token).get("/api/auth/me").status_code == 200, number
     assert list(authentication._verified) == [tokens[2].encode()]
+
+
+def test_the_user_lookup_is_compiled_once_and_finds_only_that_user(user, django_assert_num_queries):
+    other = get_user_model().objects.create_user("asha", password="x-password-2")
+    authentication._user_sql.clear()
+    with django_assert_num_queries(2):
+        assert authentication.user_by_id(user.pk) == user
+        assert authentication.user_by_id(other.pk).username == "asha"
+    assert len(authentication._user_sql) == 1
+    assert authentication.user_by_id(other.pk + 1000) is None
+
+
+def test_a_token_of_a_deleted_user_is_refused(user):
+    client = client_with(AccessToken.for_user(user))
+    get_user_model().objects.filter(pk=user.pk).delete()
+    refused = client.get("/api/auth/me")
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "User not found"
