@@ -14,6 +14,7 @@ garbage collector. For a page of 20 bookings that was about 19 ms of CPU per req
 ``bench/load.py``); rows as dicts and three queries cost a fraction of it.
 """
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -112,24 +113,40 @@ def _booking(row: dict, items: list[dict], payments: list[dict], amounts: dict, 
     return data
 
 
+@functools.cache
+def _values(model: type[Model], columns: tuple[str, ...]) -> QuerySet:
+    """``model.objects.values(*columns)``, resolved once per process: later queries clone it and add their
+    filters, instead of resolving every column's name and join again per request."""
+    return model._default_manager.values(*columns)
+
+
+def booking_values() -> QuerySet:
+    """All bookings as rows of `BOOKING_COLUMNS`, the columns `bookings` reads: filter, order and slice it, then
+    pass it to `bookings` (any other queryset of bookings is turned into such rows there)."""
+    return _values(Booking, BOOKING_COLUMNS)
+
+
 def bookings(queryset: QuerySet, *, staff: bool) -> list[dict]:
-    """The bookings of ``queryset`` (filtered, ordered, possibly sliced) as the API returns them, in its order.
+    """The bookings of ``queryset`` (filtered, ordered, possibly sliced; of `Booking` instances or from
+    `booking_values`) as the API returns them, in its order.
 
     Three queries whatever the number of bookings: the bookings joined with their space and venue, their items,
     their payments. ``staff``: include ``admin_note`` (staff only, as `BookingSerializer` does).
     """
-    rows = list(queryset.values(*BOOKING_COLUMNS))
+    if queryset._fields != BOOKING_COLUMNS:  # not rows of booking_values() yet
+        queryset = queryset.values(*BOOKING_COLUMNS)
+    rows = list(queryset)
     if not rows:
         return []
     ids = [row["id"] for row in rows]
     items: dict[int, list[dict]] = defaultdict(list)
     amounts: dict[int, dict[str, list]] = defaultdict(lambda: {"lines": [], "paid": []})
-    for row in BookingItem.objects.filter(booking_id__in=ids).order_by("id").values(*ITEM_COLUMNS):
+    for row in _values(BookingItem, ITEM_COLUMNS).filter(booking_id__in=ids).order_by("id"):
         items[row["booking_id"]].append(_build(ITEM_SPECS, row))
         amounts[row["booking_id"]]["lines"].append((row["name"], row["hsn_sac"], row["quantity"], row["unit_price"]))
     payments: dict[int, list[dict]] = defaultdict(list)
     zones = {row["id"]: row[ZONE_COLUMN] for row in rows}
-    for row in Payment.objects.filter(booking_id__in=ids).order_by("id").values(*PAYMENT_COLUMNS):
+    for row in _values(Payment, PAYMENT_COLUMNS).filter(booking_id__in=ids).order_by("id"):
         payment = _build(PAYMENT_SPECS, row)
         payment["paid_at"] = local_datetime(row["paid_at"], zones[row["booking_id"]])
         payments[row["booking_id"]].append(payment)
@@ -150,8 +167,8 @@ def venues(queryset: QuerySet) -> list[dict]:
     if not rows:
         return []
     spaces: dict[int, list[dict]] = defaultdict(list)
-    active = Space.objects.filter(venue_id__in=[row["id"] for row in rows], is_active=True)
-    for space in active.order_by("name", "id").values(*SPACE_COLUMNS):
+    active = _values(Space, SPACE_COLUMNS).filter(venue_id__in=[row["id"] for row in rows], is_active=True)
+    for space in active.order_by("name", "id"):
         space["price_per_hour"] = _PRICE_PER_HOUR(space["price_per_hour"])
         spaces[space["venue_id"]].append(space)
     return [{**row, "spaces": spaces[row["id"]]} for row in rows]

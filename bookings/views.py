@@ -109,11 +109,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return queryset
         return super().filter_queryset(queryset)
 
-    def visible_bookings(self) -> QuerySet:
-        """The bookings the caller may see: all for staff, else their own."""
+    def visible_bookings(self, rows: bool = False) -> QuerySet:
+        """The bookings the caller may see: all for staff, else their own; as `Booking` instances, or with
+        ``rows`` as the rows `booking_rows.bookings` reads (`booking_rows.booking_values`)."""
+        bookings = booking_rows.booking_values() if rows else Booking.objects.all()
         if self.request.user.is_staff:
-            return Booking.objects.all()
-        return Booking.objects.filter(customer=self.request.user)
+            return bookings
+        return bookings.filter(customer_id=self.request.user.pk)
 
     def get_queryset(self):
         """For the actions that work on one `Booking` instance (cancel, billing, invoice): the invoice reads its
@@ -146,13 +148,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def represent_one(self, pk) -> dict:
         """One visible booking as the API returns it, addressed by id or reference; `Http404` when there is none."""
-        found = self.represent(self.addressed(self.visible_bookings(), pk))
+        found = self.represent(self.addressed(self.visible_bookings(rows=True), pk))
         if not found:
             raise Http404("No Booking matches the given query.")
         return found[0]
 
     def list(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.visible_bookings()))
+        page = self.paginate_queryset(self.filter_queryset(self.visible_bookings(rows=True)))
         return self.get_paginated_response(self.represent(page))
 
     def retrieve(self, request, pk=None):

@@ -1,19 +1,23 @@
-"""The invoice PDF cache: `invoice_pdf` is what the views call.
+"""The invoice PDF cache: `prepare_invoice` and `render_in_executor` are what the views use, `invoice_pdf` the
+rest.
 
 It renders the HTML (cheap), hashes it with the template's fonts and logo and the renderer's versions into a
 *revision*, and serves the PDF of that revision from settings.INVOICE_CACHE_DIR, rendering it first if it is not
 there. Whatever is printed — booking, lines, payments, buyer, seller settings, date, number, template, fonts — is
 in the hash, so any change makes a new revision; the revision is the PDF's strong ETag. Renders are limited per
-process (`RenderLimiter`).
+process (`RenderLimiter`); the views run them on a small executor of their own (`render_threads`), so that
+they hold no request thread or database connection while rendering.
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +29,7 @@ from django.conf import settings
 from django.db import connection
 
 from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable
+from lebrq.http.executor import RequestThreads, RequestThreadTimeout
 from lebrq.tempfiles import INVOICE_RENDER
 
 from ..models import Booking
@@ -217,77 +222,163 @@ def _release_db_connection() -> None:
         connection.close()
 
 
-def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
-    """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it.
+@dataclass(frozen=True)
+class PendingRender:
+    """An invoice revision that is not in the cache yet: everything `render` needs, gathered from the database
+    by `prepare_invoice` — so the render itself reads nothing from it and may run in any thread.
+
+    ``html`` the filled template; ``revision`` its `invoice_revision`; ``reference`` the booking reference;
+    ``filename`` the download name; ``path`` INVOICE_CACHE_DIR/<reference>/<revision>.pdf; ``owner`` the
+    booking's customer (id), who gets one render at a time.
+    """
+
+    html: str
+    revision: str
+    reference: str
+    filename: str
+    path: Path
+    owner: int | None = None
+
+    def render(self, deadline: float) -> InvoicePdf:
+        """Render into the cache under `render_limiter()` and return the cached PDF.
+
+        Fairness: one render at a time per owner (`RenderLimiter.owner`), so one customer never holds more than
+        one render slot; a render that had to wait for its owner's other render makes the booking's latest
+        prepared revision instead of its own (`latest_pending`: the booking may have changed meanwhile), so a
+        burst of edits and downloads renders once. Waits for the owner, the revision and a render slot until
+        ``deadline`` (a `time.monotonic()` value), else raises `InvoiceBusy`; a revision another thread rendered
+        meanwhile is served as is. The PDF is rendered to a temporary file beside ``path`` and renamed into place
+        with `os.replace` (a reader never sees a partial file, a failed render leaves none); superseded revisions
+        are then pruned (`prune_revisions`). Raises `InvoiceRenderError` when xhtml2pdf fails.
+        """
+        limiter = render_limiter()
+        with limiter.owner(self.owner, deadline) as waited:
+            target = latest_pending(self.reference) or self if waited else self
+            with limiter.revision(target.revision, deadline):
+                pdf = _cached_pdf(target.path, target.revision, target.filename)  # rendered while this one waited
+                if pdf is None:
+                    pdf = target._render_now(limiter, deadline)
+        with _latest_guard:
+            if _latest.get(self.reference) is target:  # rendered: later waiters find it cached; drop its HTML
+                _latest[self.reference] = dataclasses.replace(target, html="")
+        prune_revisions(target.path.parent, keep=target.path.name)
+        return pdf
+
+    def _render_now(self, limiter, deadline: float) -> InvoicePdf:
+        with limiter.slot(deadline):
+            started = time.monotonic()
+            partial = render_html_to_file(self.html, self.path.parent)
+        try:
+            stat = partial.stat()
+            os.replace(partial, self.path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        pdf = InvoicePdf(self.path, self.revision, stat.st_size, stat.st_mtime, self.filename)
+        logger.info(
+            "Rendered invoice %s revision %s: %d bytes in %.2f s",
+            self.reference,
+            self.revision,
+            pdf.size,
+            time.monotonic() - started,
+        )
+        return pdf
+
+
+#: The latest `PendingRender` prepared for each of the `LATEST_KEPT` bookings most recently prepared (without its
+#: HTML once rendered), for `PendingRender.render`.
+LATEST_KEPT = 256
+_latest: OrderedDict[str, PendingRender] = OrderedDict()
+_latest_guard = threading.Lock()
+
+
+def remember_latest(pending: PendingRender) -> None:
+    """Record ``pending`` as its booking's most recently prepared revision."""
+    with _latest_guard:
+        _latest[pending.reference] = pending
+        _latest.move_to_end(pending.reference)
+        while len(_latest) > LATEST_KEPT:
+            _latest.popitem(last=False)
+
+
+def latest_pending(reference: str) -> PendingRender | None:
+    """The booking's most recently prepared revision (None if none is remembered)."""
+    with _latest_guard:
+        return _latest.get(reference)
+
+
+def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf | PendingRender:
+    """``booking``'s invoice as of ``now`` (default: now): the cached `InvoicePdf` of its current revision, or
+    the `PendingRender` that will make it.
 
     Builds the HTML (numbering a first TAX INVOICE, see `build_invoice`) and its `invoice_revision`; if
-    INVOICE_CACHE_DIR/<reference>/<revision>.pdf exists it is served without rendering. Otherwise, under
-    `render_limiter()` (waiting at most settings.INVOICE_RENDER_WAIT seconds), it is rendered to a temporary file
-    in the same directory and renamed into place with `os.replace` — a reader never sees a partial file. The
-    booking's superseded revisions are then pruned (`prune_revisions`). Fairness: one render at a time per
-    customer (`RenderLimiter.owner`), and a request that had to wait for its customer's other render renders the
-    booking's latest revision (re-read) instead of its own, so a burst of edits and downloads renders once.
-
-    Raises `InvoiceNotAvailable` for a cancelled or rejected booking (whose cached revisions are then removed),
-    `InvoiceBusy` when no render slot came free in time, `InvoiceRenderError` when xhtml2pdf fails.
+    INVOICE_CACHE_DIR/<reference>/<revision>.pdf exists the booking's superseded revisions are pruned and it is
+    returned. These are the only database reads of an invoice download. The pending render is also remembered as
+    the booking's latest (`latest_pending`), which a request that waited for its customer's other render renders
+    instead of its own. Raises `InvoiceNotAvailable` for a cancelled or rejected booking (whose cached revisions
+    are then removed).
     """
-    html, revision = _current_revision(booking, now)
-    filename = f"invoice-{booking.booking_reference}.pdf"
-    directory = booking_cache_dir(booking.booking_reference)
-    pdf = _cached_pdf(directory / f"{revision}.pdf", revision, filename)
-    if pdf is None:
-        _release_db_connection()
-        limiter, deadline = render_limiter(), time.monotonic() + settings.INVOICE_RENDER_WAIT
-        with limiter.owner(booking.customer_id, deadline) as waited:
-            if waited:  # the owner's other render came first: the booking may have changed meanwhile (a burst of
-                # edits and downloads), so render its latest revision, once, rather than this request's
-                booking = Booking.objects.select_related("space__venue", "customer").get(pk=booking.pk)
-                html, revision = _current_revision(booking, now)
-                _release_db_connection()
-            with limiter.revision(revision, deadline):
-                pdf = _render(booking, html, revision, directory, filename, limiter, deadline)
-    prune_revisions(directory, keep=f"{revision}.pdf")
-    return pdf
-
-
-def _current_revision(booking: Booking, now: datetime | None) -> tuple[str, str]:
-    """``(html, revision)`` of ``booking``'s invoice as of ``now``; a cancelled or rejected booking's cached
-    revisions are removed and `InvoiceNotAvailable` raised."""
     try:
         html = invoice_html(booking, now=now)
     except InvoiceNotAvailable:
         discard_cached_invoices(booking.booking_reference)
         raise
-    return html, invoice_revision(html)
-
-
-def _render(
-    booking: Booking, html: str, revision: str, directory: Path, filename: str, limiter, deadline: float
-) -> InvoicePdf:
-    """The cached PDF of ``revision`` (rendered by another request while this one waited), else rendered under
-    one of the limiter's slots to a temporary file and renamed into place."""
-    cached = directory / f"{revision}.pdf"
-    pdf = _cached_pdf(cached, revision, filename)
-    if pdf is not None:
-        return pdf
-    with limiter.slot(deadline):
-        started = time.monotonic()
-        partial = render_html_to_file(html, directory)
-    try:
-        stat = partial.stat()
-        os.replace(partial, cached)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    pdf = InvoicePdf(cached, revision, stat.st_size, stat.st_mtime, filename)
-    logger.info(
-        "Rendered invoice %s revision %s: %d bytes in %.2f s",
-        booking.booking_reference,
+    revision = invoice_revision(html)
+    reference = booking.booking_reference
+    pending = PendingRender(
+        html,
         revision,
-        pdf.size,
-        time.monotonic() - started,
+        reference,
+        f"invoice-{reference}.pdf",
+        booking_cache_dir(reference) / f"{revision}.pdf",
+        owner=booking.customer_id,
     )
+    pdf = _cached_pdf(pending.path, revision, pending.filename)
+    if pdf is None:
+        remember_latest(pending)
+        return pending
+    prune_revisions(pending.path.parent, keep=pending.path.name)
     return pdf
+
+
+def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
+    """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it in the
+    calling thread, after giving its database connection back (`prepare_invoice`, then `PendingRender.render`
+    waiting at most settings.INVOICE_RENDER_WAIT seconds).
+
+    Raises `InvoiceNotAvailable` for a cancelled or rejected booking, `InvoiceBusy` when no render slot came free
+    in time, `InvoiceRenderError` when xhtml2pdf fails.
+    """
+    prepared = prepare_invoice(booking, now)
+    if isinstance(prepared, InvoicePdf):
+        return prepared
+    _release_db_connection()
+    return prepared.render(time.monotonic() + settings.INVOICE_RENDER_WAIT)
+
+
+_render_threads_guard = threading.Lock()
+_render_threads: dict[tuple[int, float], RequestThreads] = {}
+
+
+def render_threads() -> RequestThreads:
+    """The process's render executor: settings.INVOICE_MAX_CONCURRENT_RENDERS long-lived threads of its own (no
+    database connection), apart from the request threads so that reads never queue behind a render."""
+    key = (settings.INVOICE_MAX_CONCURRENT_RENDERS, settings.INVOICE_RENDER_WAIT)
+    with _render_threads_guard:
+        if key not in _render_threads:
+            _render_threads[key] = RequestThreads(*key, name="lebrq-render")
+        return _render_threads[key]
+
+
+async def render_in_executor(pending: PendingRender) -> InvoicePdf:
+    """``pending.render`` on `render_threads()`, awaited from the event loop; waiting for a render thread and
+    for the render limiter together take at most settings.INVOICE_RENDER_WAIT seconds, else `InvoiceBusy`
+    (whose Retry-After is the limiter's). Raises what `PendingRender.render` raises."""
+    deadline = time.monotonic() + settings.INVOICE_RENDER_WAIT
+    try:
+        return await render_threads().run(pending.render, deadline)
+    except RequestThreadTimeout:
+        raise InvoiceBusy(render_limiter().retry_after) from None
 
 
 def _cached_pdf(path: Path, revision: str, filename: str) -> InvoicePdf | None:

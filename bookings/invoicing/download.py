@@ -4,23 +4,42 @@
 from django.utils import timezone
 
 from lebrq.http.conditional import Representation
+from lebrq.http.deferred import DeferredResponse, can_defer
 from lebrq.http.streaming import file_response, settled_mtime
 
 from ..models import Booking
-from .cache import invoice_pdf
+from .cache import InvoicePdf, invoice_pdf, prepare_invoice, render_in_executor
 from .export import InvoiceZip
 
 
 def invoice_response(request, booking: Booking):
-    """Answer GET/HEAD for ``booking``'s invoice PDF (`cache.invoice_pdf`: cached per revision, rendered on a
-    miss) through `file_response`: strong ETag = the revision, If-None-Match → 304 without rendering when cached,
-    byte ranges, streamed in 64 KiB chunks. The cached file is not removed after the response.
+    """Answer GET/HEAD for ``booking``'s invoice PDF (cached per revision, rendered on a miss) through
+    `file_response`: strong ETag = the revision, If-None-Match → 304 without rendering when cached, byte ranges,
+    streamed in 64 KiB chunks. The cached file is not removed after the response.
+
+    The database is read here, in the request thread (`cache.prepare_invoice`). A revision not yet cached is
+    rendered on the render executor (`cache.render_in_executor`) by the `DeferredResponse` returned, so the
+    request thread and its connection are free during the render; where the request cannot be deferred
+    (`lebrq.http.deferred.can_defer`: the test client, WSGI) it is rendered here (`cache.invoice_pdf`).
 
     Raises `lebrq.exceptions.InvoiceNotAvailable` for a cancelled or rejected booking and
     `lebrq.exceptions.InvoiceBusy` when no render slot came free within settings.INVOICE_RENDER_WAIT seconds
     (the API answers them 409 ``invoice_not_available`` and 503 ``invoice_busy`` + Retry-After: `lebrq.errors`).
     """
-    pdf = invoice_pdf(booking)
+    if not can_defer(request):
+        return pdf_response(request, invoice_pdf(booking))
+    prepared = prepare_invoice(booking)
+    if isinstance(prepared, InvoicePdf):
+        return pdf_response(request, prepared)
+
+    async def render_then_respond():
+        return pdf_response(request, await render_in_executor(prepared))
+
+    return DeferredResponse(render_then_respond)
+
+
+def pdf_response(request, pdf: InvoicePdf):
+    """`file_response` for a cached invoice PDF: an attachment, ``Cache-Control: private, no-cache``."""
     return file_response(
         request,
         path=pdf.path,

@@ -32,6 +32,8 @@ from django.core.handlers.asgi import get_script_prefix
 from django.db import close_old_connections, connections, reset_queries
 from django.urls import set_script_prefix
 
+from lebrq.http.deferred import DeferredResponse, mark_deferrable, resolve
+
 #: Paths whose views never touch the database (health.views.liveness): run in asgiref's one shared thread, not
 #: in the request threads, so that liveness answers at once even when all of them are busy.
 NO_DATABASE_PATHS = frozenset({"/health", "/api/health"})
@@ -183,7 +185,8 @@ class RequestThreadsMixin:
 
     def run_in_request_threads(self, chain: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """Django's sync middleware chain as an async callable running in `request_threads()`; a request that
-        found no free thread within ``DB_POOL_TIMEOUT`` gets the 503 ``database_unavailable`` response."""
+        found no free thread within ``DB_POOL_TIMEOUT`` gets the 503 ``database_unavailable`` response. A
+        `lebrq.http.deferred.DeferredResponse` is finished on the loop once the thread is free (`resolve`)."""
         threads = request_threads()
 
         def in_thread(request):
@@ -193,12 +196,16 @@ class RequestThreadsMixin:
         async def run_chain(request):
             if request.path in NO_DATABASE_PATHS:  # liveness answers even when every request thread is busy
                 return await sync_to_async(in_thread, thread_sensitive=True)(request)
+            mark_deferrable(request)
             try:
-                return await threads.run(in_thread, request)
+                response = await threads.run(in_thread, request)
             except RequestThreadTimeout as exc:
                 from lebrq.errors import database_unavailable_response  # imports DRF: only once Django is set up
 
                 return database_unavailable_response(request.path, exc)
+            if isinstance(response, DeferredResponse):  # the thread is free: finish on the loop
+                response = await resolve(request, response)
+            return response
 
         return run_chain
 

@@ -1,6 +1,7 @@
 """The invoice PDF cache: one file per revision, what makes a new revision, pruning, atomic renders, the render
 limit (503 + Retry-After) and the API's ETag/304 — in process; the same over real HTTP is in tests/live."""
 
+import asyncio
 import os
 import threading
 import time
@@ -235,3 +236,61 @@ def test_api_busy_renders_answer_503_with_retry_after(booking, customer, setting
         "code": "invoice_busy",
     }
     assert not list(Path(settings.INVOICE_CACHE_DIR).rglob("*.pdf"))
+
+
+@pytest.mark.django_db
+def test_prepare_invoice_gives_the_pending_render_then_the_cached_pdf(booking, cache_dir, renders):
+    pending = cache.prepare_invoice(booking, now=BEFORE_EVENT)
+    assert isinstance(pending, cache.PendingRender)
+    assert pending.revision == revision_of(booking)
+    assert pending.path == cache_dir / booking.booking_reference / f"{pending.revision}.pdf"
+    assert pending.filename == f"invoice-{booking.booking_reference}.pdf"
+    assert renders == []
+    assert not pending.path.exists()
+    rendered = pending.render(time.monotonic() + 5)
+    assert rendered.path == pending.path
+    assert rendered.size == pending.path.stat().st_size
+    assert cache.prepare_invoice(Booking.objects.get(pk=booking.pk), now=BEFORE_EVENT) == rendered
+    assert len(renders) == 1
+
+
+@pytest.mark.django_db
+def test_render_in_executor_renders_in_a_render_thread(booking, cache_dir, settings, monkeypatch):
+    settings.INVOICE_MAX_CONCURRENT_RENDERS = 1
+    settings.INVOICE_RENDER_WAIT = 5.0
+    threads = []
+    real = pdf.html_to_pdf
+
+    def recording(html, dest):
+        threads.append(threading.current_thread().name)
+        return real(html, dest)
+
+    monkeypatch.setattr(pdf, "html_to_pdf", recording)
+    pending = cache.prepare_invoice(booking, now=BEFORE_EVENT)
+    rendered = asyncio.run(cache.render_in_executor(pending))
+    assert rendered.path.read_bytes().startswith(b"%PDF-")
+    assert threads == ["lebrq-render-0"]
+    assert cache.render_threads().size == 1
+
+
+def test_render_in_executor_answers_invoice_busy_when_no_render_thread_comes_free(settings, tmp_path):
+    settings.INVOICE_MAX_CONCURRENT_RENDERS = 1
+    settings.INVOICE_RENDER_WAIT = 0.2
+    release = threading.Event()
+
+    class Slow(cache.PendingRender):
+        def render(self, deadline):
+            release.wait(10)
+            return "rendered"
+
+    slow = Slow("<html></html>", "0" * 32, "BK-1", "invoice-BK-1.pdf", tmp_path / "x.pdf")
+
+    async def both():
+        first = asyncio.ensure_future(cache.render_in_executor(slow))
+        await asyncio.sleep(0.05)
+        with pytest.raises(InvoiceBusy) as busy:
+            await cache.render_in_executor(slow)
+        release.set()
+        return await first, busy.value.retry_after
+
+    assert asyncio.run(both()) == ("rendered", 1)

@@ -25,6 +25,7 @@ def slow_renders(monkeypatch, settings, tmp_path):
     settings.INVOICE_MAX_CONCURRENT_RENDERS = 2
     settings.INVOICE_RENDER_WAIT = 20
     cache._limiters.clear()
+    cache._latest.clear()
     render = cache.render_html_to_file
     log, running, guard = [], {}, threading.Lock()
     peak = {}
@@ -115,22 +116,24 @@ def test_one_customer_cannot_starve_another(slow_renders, customer, other_custom
 
 @pytest.mark.django_db(transaction=True)
 def test_a_burst_of_edits_renders_the_latest_revision_once(slow_renders, customer, hall):
+    """Each download reads the booking as the API does (after its own edit); the three that wait for the
+    customer's first render make the latest revision once between them."""
     log, _ = slow_renders
     booking = make(customer, hall, 3)
-    stale = [Booking.objects.select_related("space__venue", "customer").get(pk=booking.pk) for _ in range(4)]
 
-    def edit():
-        time.sleep(0.1)  # while the first render runs
-        for n in range(3):
-            Booking.objects.filter(pk=booking.pk).update(billing_address=f"Flat {n}")
-        return None
+    def fresh() -> Booking:
+        return Booking.objects.select_related("space__venue", "customer").get(pk=booking.pk)
 
-    calls = [(0, lambda: invoice_pdf(stale[0])), (0, edit)]
-    calls += [(0.2, lambda b=b: invoice_pdf(b)) for b in stale[1:]]
+    def edit_then_download(n: int):
+        Booking.objects.filter(pk=booking.pk).update(billing_address=f"Flat {n}")
+        return invoice_pdf(fresh())
+
+    calls = [(0, lambda: invoice_pdf(fresh()))]
+    calls += [(0.1 + 0.05 * n, lambda n=n: edit_then_download(n)) for n in range(3)]
     results = run(calls)
     assert not [r for r in results.values() if isinstance(r[2], Exception)]
     assert len(log) == 2  # the first revision, then the latest once
     assert "Flat 2" in log[1][3]
-    latest = {results[i][2].revision for i in range(2, 5)}
+    latest = {results[i][2].revision for i in range(1, 4)}
     assert len(latest) == 1
     assert results[0][2].revision not in latest

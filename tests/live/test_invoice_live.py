@@ -8,7 +8,9 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pypdf
@@ -227,3 +229,62 @@ def test_numbering_under_concurrent_threads_on_the_servers_database(server):
         "errors": [],
         "stored": True,
     }
+
+
+def test_reads_answer_while_every_render_slot_is_busy(server_factory):
+    """Eight first-time invoices of 101 lines (over a second of rendering each) on one render slot, with a wait
+    long enough for all of them: they queue on the render executor, not in the 4 request threads, so venue and
+    booking reads meanwhile all get their 200 — with renders in the request threads the reads found every thread
+    held and got 503 ``database_unavailable`` after DB_POOL_TIMEOUT (1 s here)."""
+    server = server_factory(
+        "invoice-burst", INVOICE_MAX_CONCURRENT_RENDERS="1", INVOICE_RENDER_WAIT="120", DB_POOL_TIMEOUT="1"
+    )
+    start = timezone.now().replace(microsecond=0) + timedelta(days=500)
+    with server.client() as client:
+        space_id = demo_booking(client, "BK-00000DE001")["space_id"]
+        ids = []
+        for day in range(8):
+            created = client.post(
+                "/api/bookings",
+                json={
+                    "space_id": space_id,
+                    "start_datetime": (start + timedelta(days=day)).isoformat(),
+                    "end_datetime": (start + timedelta(days=day, hours=2)).isoformat(),
+                    "custom_items": [{"name": f"Line {n}", "quantity": 1, "unit_price": "10.00"} for n in range(100)],
+                },
+            )
+            assert created.status_code == 201, created.text
+            ids.append(created.json())
+        invoices: dict[int, httpx.Response] = {}
+
+        def fetch(booking_id):  # a connection each, the same token (a login per thread would be work as well)
+            with httpx.Client(base_url=server.url, headers=client.headers, timeout=300) as own:
+                invoices[booking_id] = own.get(f"/api/bookings/{booking_id}/invoice")
+
+        threads = [threading.Thread(target=fetch, args=(booking["id"],)) for booking in ids]
+        for thread in threads:
+            thread.start()
+        while not renders_started(server):  # the first render is under way: its slot is taken
+            time.sleep(0.05)
+        reads = []
+        for _ in range(10):
+            reads.append(client.get("/api/venues", timeout=30))
+            reads.append(client.get("/api/bookings", timeout=30))
+        rendered_meanwhile = sum(renders(server, booking["booking_reference"]) for booking in ids)
+        for thread in threads:
+            thread.join(300)
+    assert [(read.url.path, read.status_code) for read in reads] == [("/api/venues", 200), ("/api/bookings", 200)] * 10
+    assert rendered_meanwhile < len(ids)  # the reads ran while renders were still queued
+    assert sorted(response.status_code for response in invoices.values()) == [200] * len(ids)
+    for booking in ids:
+        assert pdf_text(invoices[booking["id"]].content).count(booking["booking_reference"]) >= 1
+        assert renders(server, booking["booking_reference"]) == 1
+    cache = Path(server.env["INVOICE_CACHE_DIR"])
+    assert sorted(path.name for path in cache.rglob("*.pdf") if path.name.startswith(".")) == []
+    assert list(server.temp_dir.glob("*.pdf")) == []
+
+
+def renders_started(server) -> bool:
+    """Whether the server's render thread has taken a job (its "Rendered invoice" line or a partial file)."""
+    cache = Path(server.env["INVOICE_CACHE_DIR"])
+    return "Rendered invoice" in server.log.read_text() or any(cache.rglob("*.pdf"))
