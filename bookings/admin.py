@@ -14,16 +14,32 @@ from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderErro
 from .invoicing.download import invoice_response, zip_response
 from .invoicing.export import write_invoices_zip
 from .models import Booking, BookingItem, Item, Payment, Space, Venue
+from .rules import unprintable_on_invoice
 from .services import hold_slot, reprice
+
+
+class PrintableOnInvoiceForm(forms.ModelForm):
+    """Staff text that an invoice prints (names, addresses, notes) is refused with an error on its field when it
+    holds a character the invoice cannot print (`rules.unprintable_on_invoice`), as the API refuses it."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, value in list(cleaned.items()):
+            reason = unprintable_on_invoice(value) if isinstance(value, str) else None
+            if reason is not None:
+                self.add_error(name, reason)
+        return cleaned
 
 
 class SpaceInline(admin.TabularInline):
     model = Space
+    form = PrintableOnInvoiceForm
     extra = 0
 
 
 @admin.register(Venue)
 class VenueAdmin(admin.ModelAdmin):
+    form = PrintableOnInvoiceForm
     list_display = ["name", "city", "state", "time_zone", "is_active"]
     list_filter = ["is_active", "city"]
     search_fields = ["name", "city"]
@@ -32,6 +48,7 @@ class VenueAdmin(admin.ModelAdmin):
 
 @admin.register(Space)
 class SpaceAdmin(admin.ModelAdmin):
+    form = PrintableOnInvoiceForm
     list_display = ["name", "venue", "capacity", "price_per_hour", "is_active"]
     list_filter = ["venue", "is_active"]
     search_fields = ["name", "venue__name"]
@@ -39,6 +56,7 @@ class SpaceAdmin(admin.ModelAdmin):
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
+    form = PrintableOnInvoiceForm
     list_display = ["name", "unit_price", "hsn_sac", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name", "hsn_sac"]
@@ -46,6 +64,7 @@ class ItemAdmin(admin.ModelAdmin):
 
 class BookingItemInline(admin.TabularInline):
     model = BookingItem
+    form = PrintableOnInvoiceForm
     extra = 0
     autocomplete_fields = ["item"]
 
@@ -55,7 +74,7 @@ class PaymentInline(admin.TabularInline):
     extra = 0
 
 
-class BookingAdminForm(forms.ModelForm):
+class BookingAdminForm(PrintableOnInvoiceForm):
     """Staff edits keep the slot rule of the API: a booking that holds its slot (approved, confirmed, paid) may
     not overlap another that does. `services.hold_slot` locks the space row first; the admin validates and saves in
     one transaction, so the lock is held until the booking is saved and two staff approving overlapping bookings

@@ -97,3 +97,17 @@ def cancellation_deadline(status: str, start: datetime) -> datetime | None:
     if status in ("approved", "confirmed", "paid"):
         return start - timedelta(hours=settings.CANCEL_CUTOFF)
     return None
+
+
+def unprintable_on_invoice(value: str) -> str | None:
+    """Why the invoice cannot print ``value`` (one sentence), or None when it can: a character outside Unicode's
+    Basic Multilingual Plane (emoji, U+10000 and up), which the invoice's fonts cannot draw and whose text the PDF
+    would not give back on copy or search. The API answers it 400 ``unsupported_character``; the admin, a form
+    error."""
+    bad = next((char for char in value if ord(char) > 0xFFFF), None)
+    if bad is None:
+        return None
+    return (
+        f"The character U+{ord(bad):04X} cannot be printed on the invoice (emoji and other characters beyond "
+        "U+FFFF are not supported)."
+    )

@@ -21,16 +21,11 @@ LOCAL_DATETIME_FIELDS = ("start_datetime", "end_datetime", "created_at", "update
 
 
 def printable_on_invoice(value: str) -> str:
-    """Validator of customer text that the invoice prints: 400 ``unsupported_character`` for a character outside
-    Unicode's Basic Multilingual Plane (emoji, U+10000 and up), which the invoice's fonts cannot draw and whose
-    text the PDF would not give back on copy or search."""
-    bad = next((char for char in value if ord(char) > 0xFFFF), None)
-    if bad is not None:
-        raise serializers.ValidationError(
-            f"The character U+{ord(bad):04X} cannot be printed on the invoice (emoji and other characters "
-            "beyond U+FFFF are not supported).",
-            code="unsupported_character",
-        )
+    """Validator of customer text that the invoice prints: 400 ``unsupported_character`` when
+    `rules.unprintable_on_invoice` says why it cannot be printed."""
+    reason = rules.unprintable_on_invoice(value)
+    if reason is not None:
+        raise serializers.ValidationError(reason, code="unsupported_character")
     return value
 
 

@@ -156,3 +156,27 @@ def test_invoiced_booking_fields_are_read_only_in_the_admin(admin_user, booking)
     booking.invoice_number = "LEBRQ/2026-27/000001"
     assert "billing_name" in model_admin.get_readonly_fields(request, booking)
     assert "start_datetime" in model_admin.get_readonly_fields(request, booking)
+
+
+def test_admin_refuses_text_the_invoice_cannot_print(admin_user, venue):
+    client = Client()
+    client.force_login(admin_user)
+    url = f"/admin/bookings/venue/{venue.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update({"name": "Hall 🎉", "spaces-TOTAL_FORMS": "0", "spaces-INITIAL_FORMS": "0"})
+    data["is_active"] = "on"
+    refused = client.post(url, data)
+    assert refused.status_code == 200  # the form again, with the error on its field
+    assert refused.context["adminform"].form.errors["name"] == [
+        "The character U+1F389 cannot be printed on the invoice (emoji and other characters beyond U+FFFF are "
+        "not supported)."
+    ]
+    venue.refresh_from_db()
+    assert "🎉" not in venue.name
+    data["name"] = "Hall Utsav"
+    assert client.post(url, data).status_code == 302
+    venue.refresh_from_db()
+    assert venue.name == "Hall Utsav"
