@@ -97,7 +97,7 @@ class _SharedRateThrottle(SimpleRateThrottle):
         return max(self.window_end - self.timer(), 1.0)
 
     def key(self, view, *parts: str) -> str:
-        digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+        digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return f"throttle:{view.throttle_scope}:{self.__class__.__name__}:{digest}"
 
 

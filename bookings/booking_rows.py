@@ -123,7 +123,7 @@ def _values(model: type[Model], columns: tuple[str, ...]) -> QuerySet:
 def booking_values() -> QuerySet:
     """All bookings as rows of `BOOKING_COLUMNS`, the columns `bookings` reads: filter, order and slice it, then
     pass it to `bookings` (any other queryset of bookings is turned into such rows there)."""
-    return _values(Booking, BOOKING_COLUMNS)
+    return _values(Booking, BOOKING_COLUMNS).all()  # a clone: the cached queryset's result cache stays empty
 
 
 def bookings(queryset: QuerySet, *, staff: bool) -> list[dict]:

@@ -19,11 +19,12 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 
 from lebrq.exceptions import MetadataNotRemovable
-from lebrq.tempfiles import SCRUB_LINK_INFIX
+from lebrq.tempfiles import EXIFTOOL_TMP_SUFFIX, SCRUB_LINK_INFIX
 
 #: ExifTool arguments that delete the private metadata (see the module docstring). "-TAG=" deletes TAG.
 DELETE_ARGUMENTS = (
@@ -128,10 +129,14 @@ def private_metadata(path: str | os.PathLike, mime: str) -> list[str]:
 def typed_path(path: str | os.PathLike, extension: str):
     """A name of the file at ``path`` that ends in ``.extension`` (ExifTool picks the format by extension): the
     path itself when it does, else a hard link beside it (``<path>.scrub.<extension>``, `lebrq.tempfiles`'s name;
-    same inode: a write in place changes the file), removed on exit."""
+    same inode: a write in place changes the file), removed on exit, and with it the copy ExifTool leaves when it
+    is stopped (``<name>_exiftool_tmp``)."""
     path = os.fspath(path)
     if not extension or path.lower().endswith(f".{extension}"):
-        yield path
+        try:
+            yield path
+        finally:
+            Path(path + EXIFTOOL_TMP_SUFFIX).unlink(missing_ok=True)
         return
     link = f"{path}{SCRUB_LINK_INFIX}{extension}"
     os.link(path, link)
@@ -139,6 +144,7 @@ def typed_path(path: str | os.PathLike, extension: str):
         yield link
     finally:
         os.unlink(link)
+        Path(link + EXIFTOOL_TMP_SUFFIX).unlink(missing_ok=True)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -12,13 +12,12 @@ they hold no request thread or database connection while rendering.
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import logging
-import math
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,13 +28,14 @@ from django.conf import settings
 from django.db import connection
 
 from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable
-from lebrq.http.executor import RequestThreads, RequestThreadTimeout
+from lebrq.http.executor import RequestThreadTimeout
 from lebrq.tempfiles import INVOICE_RENDER
 
 from ..models import Booking
+from .limits import owner_turns, render_limiter, render_threads
 from .pdf import ASSETS_DIR, invoice_html, render_html_to_file
 
-logger = logging.getLogger("bookings.invoice")
+logger = logging.getLogger("bookings.invoicing")
 
 #: Bump when the PDF changes for a reason the revision hash cannot see (the rendering code in `pdf`).
 LAYOUT_VERSION = "2"
@@ -135,84 +135,8 @@ def prune_revisions(directory: Path, keep: str | None = None) -> int:
 
 def discard_cached_invoices(booking_reference: str) -> int:
     """Remove every cached revision of a booking (one that no longer has an invoice); returns the count."""
+    forget_latest(booking_reference)
     return prune_revisions(booking_cache_dir(booking_reference))
-
-
-class RenderLimiter:
-    """At most ``slots`` invoice renders at once in this process, at most one render (running or waiting) per
-    owner, and one render per revision at a time.
-
-    Every wait is a context manager bounded by one ``deadline`` (a `time.monotonic()` value) and raises
-    `InvoiceBusy` when it passes: `owner()` waits while a render for the same owner (a customer) is running or
-    waiting, so one customer cannot hold more than one slot and the others stay free for other customers;
-    `revision()` waits while another thread renders the same revision (the caller then finds it cached); `slot()`
-    waits for one of the ``slots``. Note that xhtml2pdf itself runs one conversion at a time per process, so a
-    second slot only lets one render queue inside xhtml2pdf rather than at this gate.
-    """
-
-    def __init__(self, slots: int, retry_after: int = 1):
-        if slots < 1:
-            raise ValueError(f"INVOICE_MAX_CONCURRENT_RENDERS must be >= 1, got {slots}")
-        self.slots = slots
-        self.retry_after = retry_after
-        self._semaphore = threading.BoundedSemaphore(slots)
-        self._guard = threading.Lock()
-        self._revisions: dict[str, list] = {}  # revision -> [lock, number of threads using it]
-        self._owners: dict[object, list] = {}  # owner -> [lock, number of threads using it]
-
-    @contextlib.contextmanager
-    def _keyed(self, table: dict, key, deadline: float) -> Iterator[bool]:
-        """Hold the lock of ``key`` in ``table`` (made on first use, dropped after last); yields whether it had
-        to wait for it; `InvoiceBusy` if it is not free by ``deadline``."""
-        with self._guard:
-            entry = table.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            waited = not entry[0].acquire(blocking=False)
-            if waited and not entry[0].acquire(timeout=max(deadline - time.monotonic(), 0)):
-                raise InvoiceBusy(self.retry_after)
-            try:
-                yield waited
-            finally:
-                entry[0].release()
-        finally:
-            with self._guard:
-                entry[1] -= 1
-                if not entry[1]:
-                    del table[key]
-
-    def owner(self, owner, deadline: float):
-        """Hold ``owner``'s turn (one render at a time per owner); the context value says whether it waited
-        (then what to render may have changed meanwhile); `InvoiceBusy` if it is not free by ``deadline``."""
-        return self._keyed(self._owners, owner, deadline)
-
-    def revision(self, revision: str, deadline: float):
-        """Hold ``revision`` (one thread at a time); `InvoiceBusy` if it is not free by ``deadline``."""
-        return self._keyed(self._revisions, revision, deadline)
-
-    @contextlib.contextmanager
-    def slot(self, deadline: float) -> Iterator[None]:
-        """Hold one of the ``slots``; `InvoiceBusy` if none is free by ``deadline``."""
-        if not self._semaphore.acquire(timeout=max(deadline - time.monotonic(), 0)):
-            raise InvoiceBusy(self.retry_after)
-        try:
-            yield
-        finally:
-            self._semaphore.release()
-
-
-_limiters: dict[tuple[int, int], RenderLimiter] = {}
-_limiters_guard = threading.Lock()
-
-
-def render_limiter() -> RenderLimiter:
-    """The process's `RenderLimiter` for settings.INVOICE_MAX_CONCURRENT_RENDERS slots, whose `InvoiceBusy`
-    says to retry after settings.INVOICE_RENDER_WAIT seconds (rounded up, at least 1)."""
-    slots, retry_after = settings.INVOICE_MAX_CONCURRENT_RENDERS, max(1, math.ceil(settings.INVOICE_RENDER_WAIT))
-    with _limiters_guard:
-        if (slots, retry_after) not in _limiters:
-            _limiters[slots, retry_after] = RenderLimiter(slots, retry_after)
-        return _limiters[slots, retry_after]
 
 
 def _release_db_connection() -> None:
@@ -238,6 +162,7 @@ class PendingRender:
     filename: str
     path: Path
     owner: int | None = None
+    seq: int = 0
 
     def render(self, deadline: float) -> InvoicePdf:
         """Render into the cache under `render_limiter()` and return the cached PDF.
@@ -251,17 +176,20 @@ class PendingRender:
         with `os.replace` (a reader never sees a partial file, a failed render leaves none); superseded revisions
         are then pruned (`prune_revisions`). Raises `InvoiceRenderError` when xhtml2pdf fails.
         """
+        with render_limiter().owner(self.owner, deadline) as waited:
+            return (latest_for(self) if waited else self).render_unowned(deadline)
+
+    def render_unowned(self, deadline: float) -> InvoicePdf:
+        """`render` without the owner's turn (the caller holds it, e.g. `render_in_executor`)."""
         limiter = render_limiter()
-        with limiter.owner(self.owner, deadline) as waited:
-            target = latest_pending(self.reference) or self if waited else self
-            with limiter.revision(target.revision, deadline):
-                pdf = _cached_pdf(target.path, target.revision, target.filename)  # rendered while this one waited
-                if pdf is None:
-                    pdf = target._render_now(limiter, deadline)
+        with limiter.revision(self.revision, deadline):
+            pdf = _cached_pdf(self.path, self.revision, self.filename)  # rendered while this one waited
+            if pdf is None:
+                pdf = self._render_now(limiter, deadline)
         with _latest_guard:
-            if _latest.get(self.reference) is target:  # rendered: later waiters find it cached; drop its HTML
-                _latest[self.reference] = dataclasses.replace(target, html="")
-        prune_revisions(target.path.parent, keep=target.path.name)
+            if _latest.get(self.reference) is self:  # rendered: later waiters find it cached; drop its HTML
+                _latest[self.reference] = dataclasses.replace(self, html="")
+        prune_revisions(self.path.parent, keep=self.path.name)
         return pdf
 
     def _render_now(self, limiter, deadline: float) -> InvoicePdf:
@@ -292,19 +220,40 @@ _latest: OrderedDict[str, PendingRender] = OrderedDict()
 _latest_guard = threading.Lock()
 
 
-def remember_latest(pending: PendingRender) -> None:
-    """Record ``pending`` as its booking's most recently prepared revision."""
-    with _latest_guard:
-        _latest[pending.reference] = pending
-        _latest.move_to_end(pending.reference)
-        while len(_latest) > LATEST_KEPT:
-            _latest.popitem(last=False)
+_prepared = itertools.count(1)
 
 
-def latest_pending(reference: str) -> PendingRender | None:
-    """The booking's most recently prepared revision (None if none is remembered)."""
+def remember_latest(pending: PendingRender) -> PendingRender:
+    """``pending`` numbered in preparation order and recorded as its booking's latest revision, unless a later
+    one is recorded already; returns the numbered one."""
+    pending = dataclasses.replace(pending, seq=next(_prepared))
     with _latest_guard:
-        return _latest.get(reference)
+        known = _latest.get(pending.reference)
+        if known is None or known.seq < pending.seq:
+            _latest[pending.reference] = pending
+            _latest.move_to_end(pending.reference)
+            while len(_latest) > LATEST_KEPT:
+                _latest.popitem(last=False)
+    return pending
+
+
+def forget_latest(reference: str) -> None:
+    """Forget the booking's latest revision (its cached invoices were removed)."""
+    with _latest_guard:
+        _latest.pop(reference, None)
+
+
+def latest_for(pending: PendingRender) -> PendingRender:
+    """What a request that waited for its owner's other render should serve: its booking's latest prepared
+    revision when that is newer than ``pending`` and can still be had (its HTML kept, or its PDF cached), else
+    ``pending`` itself."""
+    with _latest_guard:
+        latest = _latest.get(pending.reference)
+    if latest is None or latest.seq <= pending.seq:
+        return pending
+    if latest.html or latest.path.exists():
+        return latest
+    return pending
 
 
 def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf | PendingRender:
@@ -335,8 +284,7 @@ def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf
     )
     pdf = _cached_pdf(pending.path, revision, pending.filename)
     if pdf is None:
-        remember_latest(pending)
-        return pending
+        return remember_latest(pending)
     prune_revisions(pending.path.parent, keep=pending.path.name)
     return pdf
 
@@ -356,29 +304,18 @@ def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     return prepared.render(time.monotonic() + settings.INVOICE_RENDER_WAIT)
 
 
-_render_threads_guard = threading.Lock()
-_render_threads: dict[tuple[int, float], RequestThreads] = {}
-
-
-def render_threads() -> RequestThreads:
-    """The process's render executor: settings.INVOICE_MAX_CONCURRENT_RENDERS long-lived threads of its own (no
-    database connection), apart from the request threads so that reads never queue behind a render."""
-    key = (settings.INVOICE_MAX_CONCURRENT_RENDERS, settings.INVOICE_RENDER_WAIT)
-    with _render_threads_guard:
-        if key not in _render_threads:
-            _render_threads[key] = RequestThreads(*key, name="lebrq-render")
-        return _render_threads[key]
-
-
 async def render_in_executor(pending: PendingRender) -> InvoicePdf:
-    """``pending.render`` on `render_threads()`, awaited from the event loop; waiting for a render thread and
-    for the render limiter together take at most settings.INVOICE_RENDER_WAIT seconds, else `InvoiceBusy`
-    (whose Retry-After is the limiter's). Raises what `PendingRender.render` raises."""
+    """``pending`` rendered on `render_threads()`, awaited from the event loop: first its owner's turn (waited
+    for on the loop: `OwnerTurns`; a request that waited serves its booking's latest revision, `latest_for`),
+    then a render thread and the render limiter; all of it within settings.INVOICE_RENDER_WAIT seconds, else
+    `InvoiceBusy` (whose Retry-After is the limiter's). Raises what `PendingRender.render_unowned` raises."""
     deadline = time.monotonic() + settings.INVOICE_RENDER_WAIT
-    try:
-        return await render_threads().run(pending.render, deadline)
-    except RequestThreadTimeout:
-        raise InvoiceBusy(render_limiter().retry_after) from None
+    async with owner_turns().turn(pending.owner, deadline) as waited:
+        target = latest_for(pending) if waited else pending
+        try:
+            return await render_threads().run(target.render_unowned, deadline)
+        except RequestThreadTimeout:
+            raise InvoiceBusy(render_limiter().retry_after) from None
 
 
 def _cached_pdf(path: Path, revision: str, filename: str) -> InvoicePdf | None:

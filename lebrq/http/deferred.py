@@ -47,7 +47,9 @@ def can_defer(request) -> bool:
 
 async def resolve(request, placeholder: DeferredResponse) -> HttpResponseBase:
     """The real response for ``placeholder``: ``await placeholder.finish()``, or the JSON error of a
-    `DomainError` it raised (`lebrq.errors.domain_error`), or Django's response for any other exception (500).
+    `DomainError` it raised (`lebrq.errors.domain_error`), the 503s of `lebrq.middleware` (which saw only the
+    placeholder) for a `MemoryError` or an unavailable database, or Django's response for any other exception
+    (500).
 
     Header fields the middleware set on the placeholder (security headers, Vary, ...) are added where the real
     response lacks them, except `BODY_FIELDS`; its cookies are added likewise.
@@ -63,8 +65,13 @@ async def resolve(request, placeholder: DeferredResponse) -> HttpResponseBase:
         else:
             status, code, detail, headers = mapped
             response = error_response(status, detail, code, headers)
-    except Exception as exc:  # what Django's handler does with a view's exception
-        response = response_for_exception(request, exc)
+    except Exception as exc:  # what the middleware, then Django's handler, do with a view's exception
+        from lebrq.middleware import DatabaseUnavailableMiddleware, MemoryErrorMiddleware
+
+        response = None
+        for middleware in (MemoryErrorMiddleware, DatabaseUnavailableMiddleware):
+            response = response or middleware(lambda request: None).process_exception(request, exc)
+        response = response or response_for_exception(request, exc)
     for name, value in placeholder.items():
         if name.lower() not in BODY_FIELDS and not response.has_header(name):
             response[name] = value

@@ -6,9 +6,9 @@ body (``Content-Length`` above 0, or ``Transfer-Encoding``), `HeadGuard` answers
 shape (`lebrq.errors`), when:
 
 1. the path resolves to no view: 404 ``not_found``;
-2. the view needs authentication and the request has no valid bearer token: 401 (``not_authenticated`` or
-   ``token_not_valid``, with ``WWW-Authenticate: Bearer realm="api"``) — CORS preflights (``OPTIONS``) never
-   carry a token and pass;
+2. the view needs authentication and the request has no valid bearer token: 401 (``not_authenticated``,
+   ``token_expired`` or ``token_invalid``, the codes the API's authentication gives, with
+   ``WWW-Authenticate: Bearer realm="api"``) — CORS preflights (``OPTIONS``) never carry a token and pass;
 3. the view has no handler for the method: 405 ``method_not_allowed`` with ``Allow``;
 4. the endpoint takes no body (``GET``, ``HEAD``, ``DELETE``, ``OPTIONS``, and the health endpoints): 413;
 5. a body other than an upload without a ``Content-Length``: 411; one above ``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413.
@@ -89,7 +89,7 @@ def decide(
 
     ``length``: its ``Content-Length`` (bytes) or None; ``chunked``: it has a ``Transfer-Encoding`` instead;
     ``multipart``: its ``Content-Type`` is ``multipart/form-data``;
-    ``credentials``: "missing", "invalid" or "valid" (its bearer token, `bearer_token`); ``max_body``:
+    ``credentials``: "missing", "expired", "invalid" or "valid" (its bearer token, `bearer_token`); ``max_body``:
     ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (bytes, None for no limit). The order is DRF's: authentication before the
     method check.
     """
@@ -99,7 +99,9 @@ def decide(
         challenge = (("WWW-Authenticate", 'Bearer realm="api"'),)
         if credentials == "missing":
             return Refusal(401, "Authentication credentials were not provided.", "not_authenticated", challenge)
-        return Refusal(401, "Given token not valid for any token type", "token_not_valid", challenge)
+        if credentials == "expired":
+            return Refusal(401, "Token has expired.", "token_expired", challenge)
+        return Refusal(401, "Token is invalid.", "token_invalid", challenge)
     if not route.allowed:
         return Refusal(405, f'Method "{method}" not allowed.', "method_not_allowed", (("Allow", route.allow),))
     if not route.takes_body or method in BODYLESS_METHODS:
@@ -155,8 +157,9 @@ def route_for(method: str, path: str) -> Route:
 
 
 def bearer_token(scope) -> tuple[str, object]:
-    """("missing" | "invalid" | "valid", the user id claim or None) for the request's ``Authorization``."""
-    from rest_framework_simplejwt.exceptions import TokenError
+    """("missing" | "expired" | "invalid" | "valid", the user id claim or None) for the request's
+    ``Authorization``; the scheme name is case-insensitive (RFC 9110 §11.1)."""
+    from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
     from rest_framework_simplejwt.settings import api_settings
     from rest_framework_simplejwt.tokens import AccessToken
 
@@ -164,10 +167,12 @@ def bearer_token(scope) -> tuple[str, object]:
     if not value:
         return "missing", None
     parts = value.split()
-    if len(parts) != 2 or parts[0] not in api_settings.AUTH_HEADER_TYPES:
+    if len(parts) != 2 or parts[0].lower() not in {kind.lower() for kind in api_settings.AUTH_HEADER_TYPES}:
         return "missing", None
     try:
         token = AccessToken(parts[1])
+    except ExpiredTokenError:
+        return "expired", None
     except TokenError:
         return "invalid", None
     return "valid", token.get(api_settings.USER_ID_CLAIM)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bookings.invoicing import cache, pdf
-from bookings.invoicing.cache import RenderLimiter, invoice_pdf, invoice_revision
+from bookings.invoicing.cache import invoice_pdf, invoice_revision
+from bookings.invoicing.limits import RenderLimiter
 from bookings.models import Booking, BookingItem, Payment
 from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable, InvoiceRenderError
 from tests.helpers import bearer_client
@@ -279,17 +280,18 @@ def test_render_in_executor_answers_invoice_busy_when_no_render_thread_comes_fre
     release = threading.Event()
 
     class Slow(cache.PendingRender):
-        def render(self, deadline):
+        def render_unowned(self, deadline):
             release.wait(10)
             return "rendered"
 
-    slow = Slow("<html></html>", "0" * 32, "BK-1", "invoice-BK-1.pdf", tmp_path / "x.pdf")
+    def slow(owner: int) -> Slow:  # two customers: the second waits for the render thread, not for a turn
+        return Slow("<html></html>", "0" * 32, f"BK-{owner}", f"invoice-BK-{owner}.pdf", tmp_path / "x.pdf", owner)
 
     async def both():
-        first = asyncio.ensure_future(cache.render_in_executor(slow))
+        first = asyncio.ensure_future(cache.render_in_executor(slow(1)))
         await asyncio.sleep(0.05)
         with pytest.raises(InvoiceBusy) as busy:
-            await cache.render_in_executor(slow)
+            await cache.render_in_executor(slow(2))
         release.set()
         return await first, busy.value.retry_after
 

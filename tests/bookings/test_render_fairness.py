@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from bookings.invoicing import cache
-from bookings.invoicing.cache import RenderLimiter, invoice_pdf
+from bookings.invoicing import cache, limits
+from bookings.invoicing.cache import invoice_pdf
+from bookings.invoicing.limits import RenderLimiter
 from bookings.models import Booking
 
 RENDER_SECONDS = 0.4
@@ -24,7 +25,7 @@ def slow_renders(monkeypatch, settings, tmp_path):
     settings.INVOICE_CACHE_DIR = tmp_path / "invoices"
     settings.INVOICE_MAX_CONCURRENT_RENDERS = 2
     settings.INVOICE_RENDER_WAIT = 20
-    cache._limiters.clear()
+    limits._limiters.clear()
     cache._latest.clear()
     render = cache.render_html_to_file
     log, running, guard = [], {}, threading.Lock()
@@ -46,7 +47,7 @@ def slow_renders(monkeypatch, settings, tmp_path):
 
     monkeypatch.setattr(cache, "render_html_to_file", slow)
     yield log, peak
-    cache._limiters.clear()
+    limits._limiters.clear()
 
 
 def make(customer, space, days: int) -> Booking:
@@ -137,3 +138,26 @@ def test_a_burst_of_edits_renders_the_latest_revision_once(slow_renders, custome
     latest = {results[i][2].revision for i in range(1, 4)}
     assert len(latest) == 1
     assert results[0][2].revision not in latest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queued_renders_of_one_customer_hold_no_render_thread(slow_renders, customer, other_customer, hall, settings):
+    """On the render executor (one thread here), a customer's queued renders wait for their turn on the event
+    loop: the other customer's render, asked for after them, takes the thread before the first customer's second."""
+    import asyncio
+
+    settings.INVOICE_MAX_CONCURRENT_RENDERS = 1
+    log, peak = slow_renders
+    asha = [cache.prepare_invoice(make(customer, hall, days)) for days in range(2, 5)]
+    ravi = cache.prepare_invoice(make(other_customer, hall, 10))
+
+    async def burst():
+        first = [asyncio.ensure_future(cache.render_in_executor(pending)) for pending in asha]
+        await asyncio.sleep(0.1)
+        return await asyncio.gather(*first, cache.render_in_executor(ravi))
+
+    results = asyncio.run(burst())
+    assert [pdf.revision for pdf in results] == [pending.revision for pending in [*asha, ravi]]
+    assert peak == {"asha": 1, "ravi": 1}
+    order = [owner for owner, _, _, _ in sorted(log, key=lambda entry: entry[1])]
+    assert order == ["asha", "ravi", "asha", "asha"]

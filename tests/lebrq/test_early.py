@@ -3,11 +3,12 @@
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 from rest_framework_simplejwt.tokens import AccessToken
 
-from lebrq.http.early import HeadGuard, Route, decide, route_for
+from lebrq.http.early import HeadGuard, Route, bearer_token, decide, route_for
 
 MAX = 2_621_440
 PUBLIC = Route(known=True, allow="GET, HEAD, OPTIONS")
@@ -18,7 +19,10 @@ def test_unknown_path_is_404():
     assert decide("POST", Route(known=False), 10, False, "valid", MAX, False).status == 404
 
 
-@pytest.mark.parametrize(("credentials", "code"), [("missing", "not_authenticated"), ("invalid", "token_not_valid")])
+@pytest.mark.parametrize(
+    ("credentials", "code"),
+    [("missing", "not_authenticated"), ("expired", "token_expired"), ("invalid", "token_invalid")],
+)
 def test_needs_auth_without_a_valid_token_is_401(credentials, code):
     refusal = decide("POST", PRIVATE, 10, False, credentials, MAX, False)
     assert (refusal.status, refusal.code, refusal.headers) == (401, code, (("WWW-Authenticate", 'Bearer realm="api"'),))
@@ -135,3 +139,20 @@ def test_head_guard_limits_uploads_per_user(db, django_user_model):
     assert json.loads(third[1]["body"])["code"] == "too_many_uploads"
     assert again[0]["status"] == 201
     assert guard.uploads == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_bearer_scheme_is_case_insensitive(django_user_model, scheme):
+    user = django_user_model.objects.create_user("meera", password="pw-meera-123")
+    scope = {"headers": [(b"authorization", f"{scheme} {AccessToken.for_user(user)}".encode())]}
+    assert bearer_token(scope) == ("valid", str(user.pk))
+
+
+@pytest.mark.django_db
+def test_an_expired_token_is_told_apart_from_an_invalid_one(django_user_model):
+    user = django_user_model.objects.create_user("meera", password="pw-meera-123")
+    expired = AccessToken.for_user(user)
+    expired.set_exp(lifetime=-timedelta(seconds=1))
+    assert bearer_token({"headers": [(b"authorization", f"Bearer {expired}".encode())]}) == ("expired", None)
+    assert bearer_token({"headers": [(b"authorization", b"Bearer not.a.token")]}) == ("invalid", None)

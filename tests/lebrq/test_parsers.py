@@ -20,3 +20,14 @@ def test_bad_json_is_400(body, detail):
     response = Client(raise_request_exception=False).post("/api/auth/login", data=body, content_type="application/json")
     assert response.status_code == 400
     assert response.json() == {"detail": detail, "success": False, "message": detail, "code": "parse_error"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/users/register", "/api/auth/password-reset"])
+def test_a_lone_surrogate_is_a_400_parse_error(path):
+    from rest_framework.test import APIClient
+
+    body = b'{"username": "\\ud800", "email": "\\ud800@example.com", "password": "x"}'
+    response = APIClient().post(path, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"

@@ -56,7 +56,7 @@ def test_anonymous_upload_is_401_before_its_body(server):
 
 def test_invalid_token_is_401_before_the_body(server):
     status, _, body = head_only(server, "POST", "/api/bookings", {**BIG, "Authorization": "Bearer not.a.token"})
-    assert (status, body) == (401, shape("Given token not valid for any token type", "token_not_valid"))
+    assert (status, body) == (401, shape("Token is invalid.", "token_invalid"))
 
 
 def test_health_takes_no_body(server):

@@ -239,7 +239,7 @@ def test_reads_answer_while_every_render_slot_is_busy(server_factory):
     server = server_factory(
         "invoice-burst", INVOICE_MAX_CONCURRENT_RENDERS="1", INVOICE_RENDER_WAIT="120", DB_POOL_TIMEOUT="1"
     )
-    start = timezone.now().replace(microsecond=0) + timedelta(days=500)
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(days=500)
     with server.client() as client:
         space_id = demo_booking(client, "BK-00000DE001")["space_id"]
         ids = []

@@ -141,7 +141,9 @@ def test_names_left_by_exiftool_on_an_upload_are_matched(temp_dir):
     upload.write_bytes(b"x")
     with scrub.typed_path(upload, "jpeg") as link:  # the hard link ExifTool is given
         names = [os.path.basename(link), os.path.basename(link) + EXIFTOOL_TMP_SUFFIX]
+        Path(link + EXIFTOOL_TMP_SUFFIX).write_bytes(b"x")  # as ExifTool leaves it when it is killed
     assert names[0] == upload.name + ".scrub.jpeg"
+    assert sorted(temp_dir.iterdir()) == [upload]  # the link and ExifTool's copy are removed with the request
     for name in [upload.name, *names]:
         assert CLEANUP_NAMES.fullmatch(name), name
     assert not CLEANUP_NAMES.fullmatch(upload.name + ".jpeg.bak")
