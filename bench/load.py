@@ -8,19 +8,27 @@ criteria measured.
 Set-up (all its own, removed afterwards): a fresh MariaDB database ``lebrq_bench_<pid>`` on ``--database-url``'s
 server (default ``mysql://root@127.0.0.1:3306``), migrated and seeded with ``seed_demo``; a temp dir for
 MEDIA_ROOT and the upload temp dir; one uvicorn worker (``lebrq.asgi:application``, default settings, so the
-per-process pool is 2 + 2 connections); through the API, the demo customer uploads the sample video
-(``venue-tour.mp4`` from the shared media) and books ``--bookings`` more pending bookings (50 in all).
+per-process pool is 2 + 2 connections; its throttle counters in a file cache of its own, ``CACHE_URL``); one
+customer account per ``--per-account`` clients (``bench-0``, ``bench-1``…, made in the database with
+``manage.py shell``). Through the API, the demo customer uploads the sample video (``venue-tour.mp4`` from the
+shared media); each client logs in as its account from its own source address, 127.0.0.(N+2) for client N, as real
+customers would, so the per-address login throttles and the per-user upload limit (``UPLOADS_PER_USER``, hence at
+most 2 clients an account) count each customer apart; each account books ``--bookings`` pending bookings (of 3
+hours, on the hour, a day apart from 400 days ahead, so in the future, on whole minutes and never overlapping its
+own; the accounts spread over the venue's spaces).
 
-Each client is an asyncio task with its own keep-alive connection (httpx; idle connections are dropped after 4 s,
-before the server's 5 s keep-alive timeout) and the customer's bearer token. It
-loops until the time is up: picks a request by weight, sends it, reads the whole answer, then waits a random
-think time (exponential, mean ``--think`` seconds, as a person or an app screen would). Requests and weights:
+Each client is an asyncio task with its own keep-alive connection (httpx, from its own address; idle connections
+are dropped after 4 s, before the server's 5 s keep-alive timeout) and its own bearer token, refreshed through
+``/api/auth/refresh`` a minute before it expires (not counted as a request of the mix). It loops until the time is
+up: picks a request by weight, sends it, reads the whole answer, then waits a random think time (exponential, mean
+``--think`` seconds, as a person or an app screen would). Requests and weights:
 
-- ``booking list`` (35): ``GET /api/bookings?page=N`` (20 a page), 200;
-- ``booking detail`` (35): ``GET /api/bookings/{id}`` of one of the customer's bookings, 200;
+- ``booking list`` (35): ``GET /api/bookings?page=N`` (20 a page) of the account's bookings, 200;
+- ``booking detail`` (35): ``GET /api/bookings/{id}`` of one of the account's bookings, 200;
 - ``video range`` (15): ``GET /static/<video>`` with ``Range`` of 512 KiB at a random offset, 206;
 - ``image upload`` (10): ``POST /api/uploads/image``, a 158 KiB JPEG (``camera-with-gps.jpg``), 201;
-- ``invoice`` (5): ``GET /api/bookings/{id}/invoice`` of a booking that has one, the PDF, 200.
+- ``invoice`` (5): ``GET /api/bookings/{id}/invoice`` of one of the account's first ``INVOICES_PER_ACCOUNT`` (2)
+  bookings, the PDF, 200 (a customer fetches the invoices of a few bookings, not of all of them).
 
 Latency is client-side, from sending to the last byte. Anything but the expected status (or no answer) is a
 failure. Every second the worker's RSS is read (psutil); every 50 ms the bench database's connections are
@@ -65,6 +73,10 @@ SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" 
 MiB = 1024 * 1024
 RANGE_BYTES = 512 * 1024
 KEEPALIVE_EXPIRY = 4.0  # seconds a client keeps an idle connection; uvicorn closes them after 5 (--timeout-keep-alive)
+PASSWORD = "bench-password"  # of every bench-N account
+INVOICES_PER_ACCOUNT = 2  # bookings of an account whose invoice its clients fetch
+REFRESH_MARGIN = 60.0  # seconds before its access token expires that a client refreshes it
+MAX_PER_ACCOUNT = 2  # clients sharing an account: the default UPLOADS_PER_USER, uploads at once of one user
 
 #: kind → (weight, expected status)
 MIX = {
@@ -119,7 +131,8 @@ class Server:
     def process(self) -> psutil.Process:
         return psutil.Process(self.popen.pid)
 
-    def start(self) -> "Server":
+    def start(self, accounts: int) -> "Server":
+        """Create, migrate and seed the database, add the ``accounts`` customer accounts, start the worker."""
         conn = mysql_connect(self.server_url)
         with conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
@@ -131,11 +144,16 @@ class Server:
             "MEDIA_ROOT": str(self.directory / "media"),
             "FILE_UPLOAD_TEMP_DIR": str(self.directory / "tmp"),
             "STATIC_ROOT": str(self.directory / "static"),
+            "CACHE_URL": f"filecache://{self.directory / 'cache'}",  # throttle counters of this run only
             "PYTHONUNBUFFERED": "1",
         }
         prepare = (
-            "from django.core.management import call_command; "
-            "call_command('migrate', verbosity=0); call_command('seed_demo')"
+            "from django.core.management import call_command; from django.contrib.auth import get_user_model; "
+            "from django.contrib.auth.hashers import make_password; "
+            "call_command('migrate', verbosity=0); call_command('seed_demo'); "
+            f"password = make_password({PASSWORD!r}); "  # hashed once, for every account
+            "get_user_model().objects.bulk_create(get_user_model()(username=f'bench-{n}', password=password, "
+            f"email=f'bench-{{n}}@lebrq.example') for n in range({accounts}))"
         )
         manage = [sys.executable, "manage.py", "shell", "-c", prepare]
         subprocess.run(manage, cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
@@ -154,20 +172,99 @@ class Server:
 
 
 @dataclass
-class Fixture:
-    """What the clients use: the customer's token, booking ids, the video's URL and size, the image bytes."""
+class Customer:
+    """One client's customer: its account, source address, tokens and the account's bookings."""
 
-    token: str
-    booking_ids: list[int]
-    invoice_ids: list[int]  # bookings that have an invoice (not cancelled or rejected)
-    pages: int
+    username: str
+    address: str  # 127.0.0.x the client connects from
+    access_token: str = ""
+    refresh_token: str = ""
+    expires: float = 0.0  # time.time() at which the access token expires
+    booking_ids: list[int] = field(default_factory=list)
+    invoice_ids: list[int] = field(default_factory=list)  # bookings whose invoice the client fetches
+    pages: int = 1
+
+    def transport(self) -> httpx.AsyncHTTPTransport:
+        """A transport whose connections leave from the client's own address."""
+        return httpx.AsyncHTTPTransport(local_address=self.address)
+
+    def take(self, tokens: dict) -> None:
+        """Keep the tokens of a login or refresh answer (``{access_token, expires_in (seconds), refresh_token}``)."""
+        self.access_token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
+        self.expires = time.time() + tokens["expires_in"]
+
+    async def keep_fresh(self, client: httpx.AsyncClient) -> None:
+        """Refresh the access token when it expires within ``REFRESH_MARGIN`` seconds; the client's header follows.
+
+        Raises `httpx.HTTPStatusError` when the refresh is refused."""
+        if time.time() >= self.expires - REFRESH_MARGIN:
+            answer = await client.post("/api/auth/refresh", json={"refresh_token": self.refresh_token})
+            self.take(answer.raise_for_status().json())
+        client.headers["Authorization"] = f"Bearer {self.access_token}"
+
+
+@dataclass
+class Fixture:
+    """What the clients use: one `Customer` per client, the video's URL and size, the image bytes."""
+
+    customers: list[Customer]
     video_url: str
     video_size: int
     image: bytes
 
 
-def prepare(server: Server, extra_bookings: int) -> Fixture:
-    """Upload the sample video and book ``extra_bookings`` more pending bookings as the demo customer."""
+def booking_times(bookings: int) -> list[tuple[str, str]]:
+    """``bookings`` (start, end) pairs in ISO 8601: 3 hours from the hour, a day apart, from 400 days ahead (far
+    from the demo bookings, within BOOKING_MAX_HORIZON), so each follows the booking rules and none overlap."""
+    first = (int(time.time()) // 3600 + 400 * 24) * 3600
+
+    def iso(at: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:00+00:00", time.gmtime(at))
+
+    return [(iso(first + n * 86400), iso(first + n * 86400 + 3 * 3600)) for n in range(bookings)]
+
+
+async def prepare_account(url: str, customers: list[Customer], space_id: int, bookings: int) -> None:
+    """Log each of an account's clients in from its own address; book ``bookings`` pending bookings of
+    ``space_id`` as the first; give every client the account's booking ids, invoice ids and page count.
+
+    Raises `httpx.HTTPStatusError` when the server refuses a login or booking."""
+    for customer in customers:
+        async with httpx.AsyncClient(base_url=url, transport=customer.transport(), timeout=60) as client:
+            answer = await client.post("/api/auth/login", json={"username": customer.username, "password": PASSWORD})
+            customer.take(answer.raise_for_status().json())
+    first = customers[0]
+    headers = {"Authorization": f"Bearer {first.access_token}"}
+    async with httpx.AsyncClient(base_url=url, transport=first.transport(), headers=headers, timeout=60) as client:
+        for begin, end in booking_times(bookings):
+            booking = {"space_id": space_id, "start_datetime": begin, "end_datetime": end, "attendees": 10}
+            created = await client.post("/api/bookings", json=booking)
+            if created.status_code != 201:
+                raise RuntimeError(f"{first.username} booking {booking}: {created.status_code} {created.text}")
+        listing = (await client.get("/api/bookings", params={"page_size": 100})).raise_for_status().json()
+    booking_ids = [item["id"] for item in listing["items"]]
+    invoiced = [item["id"] for item in listing["items"] if item["status"] not in ("cancelled", "rejected")]
+    for customer in customers:
+        customer.booking_ids = booking_ids
+        customer.invoice_ids = invoiced[:INVOICES_PER_ACCOUNT]
+        customer.pages = math.ceil(listing["pagination"]["total"] / 20)  # at the default 20 a page
+
+
+async def prepare_accounts(url: str, customers: list[Customer], per_account: int, spaces: list[int], bookings: int):
+    """`prepare_account` for every account, four at a time (the worker's database connections)."""
+    gate = asyncio.Semaphore(4)
+
+    async def one(number: int) -> None:
+        async with gate:
+            mine = customers[number * per_account : (number + 1) * per_account]
+            await prepare_account(url, mine, spaces[number % len(spaces)], bookings)
+
+    await asyncio.gather(*(one(n) for n in range(math.ceil(len(customers) / per_account))))
+
+
+def prepare(server: Server, clients: int, per_account: int, bookings: int) -> Fixture:
+    """Upload the sample video as the demo customer; log ``clients`` clients in, ``per_account`` to an account,
+    each from its own address, and book ``bookings`` pending bookings for each account."""
     login = {"username": "customer", "password": "lebrq-customer"}
     token = httpx.post(server.url + "/api/auth/login", json=login).raise_for_status().json()["access_token"]
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
@@ -175,21 +272,11 @@ def prepare(server: Server, extra_bookings: int) -> Fixture:
         with video.open("rb") as source:
             answer = client.post("/api/uploads/video", files={"file": (video.name, source, "video/mp4")})
         answer.raise_for_status()
-        space_id = client.get("/api/venues").json()[0]["spaces"][0]["id"]
-        start = time.time() + 400 * 86400  # far from the demo bookings; pending bookings do not block a slot
-        for n in range(extra_bookings):
-            begin = time.strftime("%Y-%m-%dT%H:00:00+05:30", time.gmtime(start + n * 86400))
-            end = time.strftime("%Y-%m-%dT%H:00:00+05:30", time.gmtime(start + n * 86400 + 3 * 3600))
-            booking = {"space_id": space_id, "start_datetime": begin, "end_datetime": end, "attendees": 10}
-            created = client.post("/api/bookings", json=booking)
-            if created.status_code != 201:
-                raise RuntimeError(f"booking {booking}: {created.status_code} {created.text}")
-        listing = client.get("/api/bookings", params={"page_size": 100}).json()
+        spaces = [space["id"] for venue in client.get("/api/venues").json() for space in venue["spaces"]]
+    customers = [Customer(f"bench-{n // per_account}", f"127.0.0.{n + 2}") for n in range(clients)]
+    asyncio.run(prepare_accounts(server.url, customers, per_account, spaces, bookings))
     return Fixture(
-        token=token,
-        booking_ids=[item["id"] for item in listing["items"]],
-        invoice_ids=[item["id"] for item in listing["items"] if item["status"] not in ("cancelled", "rejected")],
-        pages=math.ceil(listing["pagination"]["total"] / 20),  # at the default 20 a page
+        customers=customers,
         video_url=answer.json()["url"],
         video_size=answer.json()["size"],
         image=(SHARED_MEDIA / "camera-with-gps.jpg").read_bytes(),
@@ -205,43 +292,49 @@ class Sample:
     code: str  # the error body's "code" for a 503
 
 
-async def request(client: httpx.AsyncClient, kind: str, fixture: Fixture, rng: random.Random) -> httpx.Response:
+async def request(
+    client: httpx.AsyncClient, kind: str, fixture: Fixture, customer: Customer, rng: random.Random
+) -> httpx.Response:
     if kind == "booking list":
-        return await client.get("/api/bookings", params={"page": rng.randint(1, fixture.pages)})
+        return await client.get("/api/bookings", params={"page": rng.randint(1, customer.pages)})
     if kind == "booking detail":
-        return await client.get(f"/api/bookings/{rng.choice(fixture.booking_ids)}")
+        return await client.get(f"/api/bookings/{rng.choice(customer.booking_ids)}")
     if kind == "video range":
         first = rng.randrange(0, max(1, fixture.video_size - RANGE_BYTES))
         return await client.get(fixture.video_url, headers={"Range": f"bytes={first}-{first + RANGE_BYTES - 1}"})
     if kind == "image upload":
         return await client.post("/api/uploads/image", files={"file": ("photo.jpg", fixture.image, "image/jpeg")})
-    return await client.get(f"/api/bookings/{rng.choice(fixture.invoice_ids)}/invoice")
+    return await client.get(f"/api/bookings/{rng.choice(customer.invoice_ids)}/invoice")
 
 
-async def run_clients(url: str, fixture: Fixture, clients: int, seconds: float, think: float, seed: int):
+async def run_clients(url: str, fixture: Fixture, seconds: float, think: float, seed: int):
     samples: list[Sample] = []
     kinds, weights = list(MIX), [weight for weight, _ in MIX.values()]
-    headers = {"Authorization": f"Bearer {fixture.token}"}
     # Made before the clock starts: building a client takes ~30 ms of blocking work (its SSL context), and 30 of
     # them made inside the loops would hold the event loop for a second, then release every client at once.
     # Idle connections are dropped after 4 s, before uvicorn's keep-alive timeout (5 s) closes them: with equal
     # timeouts a request sent just as the server closes the connection fails (ReadError), the race every HTTP
     # client avoids by expiring its idle connections first.
     limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
-    clients_made = [httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) for _ in range(clients)]
+    clients_made = [
+        httpx.AsyncClient(base_url=url, transport=customer.transport(), timeout=60, limits=limits)
+        for customer in fixture.customers
+    ]
     begin = time.monotonic()
     deadline = begin + seconds
 
     async def client_loop(number: int) -> None:
         rng = random.Random(seed * 1000 + number)
+        customer = fixture.customers[number]
         async with clients_made[number] as client:
             await asyncio.sleep(rng.uniform(0, think))  # clients start spread out, as they would
             while time.monotonic() < deadline:
                 kind = rng.choices(kinds, weights)[0]
+                await customer.keep_fresh(client)
                 started = time.monotonic()
                 status, code = 0, ""
                 try:
-                    response = await request(client, kind, fixture, rng)
+                    response = await request(client, kind, fixture, customer, rng)
                     status = response.status_code
                     if status == 503:
                         code = response.json().get("code", "")
@@ -250,7 +343,7 @@ async def run_clients(url: str, fixture: Fixture, clients: int, seconds: float, 
                 samples.append(Sample(kind, started - begin, time.monotonic() - started, status, code))
                 await asyncio.sleep(rng.expovariate(1 / think) if think > 0 else 0)
 
-    await asyncio.gather(*(client_loop(n) for n in range(clients)))
+    await asyncio.gather(*(client_loop(n) for n in range(len(fixture.customers))))
     return samples
 
 
@@ -424,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=None, help="length in minutes (overrides --seconds)")
     parser.add_argument("--clients", type=int, default=30, help="concurrent clients (default 30)")
     parser.add_argument("--think", type=float, default=1.0, help="mean think time between requests, seconds")
-    parser.add_argument("--bookings", type=int, default=45, help="pending bookings added for the customer")
+    parser.add_argument("--per-account", type=int, default=1, help="clients sharing a customer account (1 or 2)")
+    parser.add_argument("--bookings", type=int, default=50, help="pending bookings of each account (default 50)")
     parser.add_argument("--database-url", default="mysql://root@127.0.0.1:3306", help="MariaDB server to use")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="where load.csv and the PNG go")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the clients")
@@ -432,18 +526,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.minutes is not None:
         args.seconds = args.minutes * 60
+    if not 1 <= args.per_account <= MAX_PER_ACCOUNT:
+        parser.error(f"--per-account must be 1 to {MAX_PER_ACCOUNT} (uploads at once of one user, UPLOADS_PER_USER)")
+    if not 1 <= args.clients <= 253:
+        parser.error("--clients must be 1 to 253 (one source address each, 127.0.0.2 to 127.0.0.254)")
     args.out.mkdir(parents=True, exist_ok=True)
 
     directory = Path(tempfile.mkdtemp(prefix="lebrq-load-"))
     server = Server(urlsplit(args.database_url)._replace(path="").geturl(), directory)
     try:
-        server.start()
-        fixture = prepare(server, args.bookings)
+        server.start(math.ceil(args.clients / args.per_account))
+        fixture = prepare(server, args.clients, args.per_account, args.bookings)
         print(f"worker pid {server.popen.pid} on {server.url}, database {server.database}; warming up")
-        asyncio.run(run_clients(server.url, fixture, args.clients, 3, args.think, seed=0))  # imports, PDF fonts
+        asyncio.run(run_clients(server.url, fixture, 3, args.think, seed=0))  # imports, PDF fonts
         cpu_before = sum(server.process.cpu_times()[:2])
         with Recorder(server.process, server.server_url, server.database) as recorder:
-            samples = asyncio.run(run_clients(server.url, fixture, args.clients, args.seconds, args.think, args.seed))
+            samples = asyncio.run(run_clients(server.url, fixture, args.seconds, args.think, args.seed))
         alive = server.popen.poll() is None
         cpu_seconds = sum(server.process.cpu_times()[:2]) - cpu_before if alive else 0.0
         summary = summarise(samples, recorder, args.seconds, server.log.read_text(), cpu_seconds)
