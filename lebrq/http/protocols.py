@@ -68,6 +68,16 @@ class AdmissionGate:
                 self.waiters.remove(waiter)
         return waiter.done()  # resolved by `wake_next`, which counted the slot in
 
+    async def refuse(self, scope, receive, send) -> None:
+        """The JSON 503 ``overloaded`` with ``Retry-After``, and the CORS headers of an allowed ``Origin`` (the one
+        helper of every layer: `lebrq.http.cors`)."""
+        from lebrq.http.cors import CorsHeadersGuard  # django-cors-headers: Django is set up once requests arrive
+
+        async def answer(scope, receive, send):
+            await send_json(send, 503, overload_body(self.retry_after), {"Retry-After": str(self.retry_after)})
+
+        await CorsHeadersGuard(answer)(scope, receive, send)
+
     def wake_next(self) -> None:
         """A slot was freed: hand it to the oldest waiter, counting it in on the waiter's behalf."""
         while self.waiters and admits("", self.in_flight, self.limit):
@@ -82,8 +92,7 @@ class AdmissionGate:
         if not await self.wait_for_slot(scope["path"]):
             method, path = scope["method"], scope["path"]
             logger.warning("[Admission] 503 for %s %s: %d requests in flight", method, path, self.in_flight)
-            headers = {"Retry-After": str(self.retry_after)}
-            return await send_json(send, 503, overload_body(self.retry_after), headers)
+            return await self.refuse(scope, receive, send)
         released = False
 
         def release() -> None:

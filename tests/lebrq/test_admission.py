@@ -157,3 +157,28 @@ def test_gate_queues_past_the_limit_for_up_to_queue_timeout():
     assert peak == 1
     assert gate.in_flight == 0
     assert not gate.waiters
+
+
+def test_the_overload_503_carries_cors_headers_for_an_allowed_origin(settings):
+    settings.CORS_ALLOWED_ORIGINS = ["http://localhost:3000"]
+    gate = AdmissionGate(None, limit=0, retry_after=2)  # every counted request is refused
+
+    async def refused(origin: bytes):
+        messages = []
+
+        async def send(message):
+            messages.append(message)
+
+        scope = {**http_scope("/api/venues"), "headers": [(b"origin", origin)]}
+        await gate(scope, receive, send)
+        return dict(messages[0]["headers"]), messages[0]["status"]
+
+    allowed, status = asyncio.run(refused(b"http://localhost:3000"))
+    assert (status, allowed[b"retry-after"], allowed[b"access-control-allow-origin"]) == (
+        503,
+        b"2",
+        b"http://localhost:3000",
+    )
+    other, status = asyncio.run(refused(b"http://evil.example"))
+    assert status == 503
+    assert b"access-control-allow-origin" not in other
