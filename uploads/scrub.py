@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
-import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,8 @@ from django.conf import settings
 
 from lebrq.exceptions import MetadataNotRemovable
 from lebrq.tempfiles import EXIFTOOL_TMP_SUFFIX, SCRUB_LINK_INFIX
+
+from .exiftool import ExifToolTimeout, Result, StayOpenExifTool
 
 #: ExifTool arguments that delete the private metadata (see the module docstring). "-TAG=" deletes TAG.
 DELETE_ARGUMENTS = (
@@ -103,7 +105,7 @@ def scrub_file(path: str | os.PathLike, mime: str) -> ScrubResult:
     if mime not in WRITABLE_TYPES:
         return ScrubResult(changed=False)
     with typed_path(path, WRITABLE_TYPES[mime]) as named:
-        completed = _exiftool("-overwrite_original_in_place", *DELETE_ARGUMENTS, "--", named)
+        completed = _exiftool("-overwrite_original_in_place", *DELETE_ARGUMENTS, os.path.abspath(named))
     if completed.returncode != 0:
         raise MetadataNotRemovable(f"The file's metadata cannot be rewritten: {_first_error(completed)}.")
     if "1 image files updated" not in completed.stdout:
@@ -115,7 +117,7 @@ def private_metadata(path: str | os.PathLike, mime: str) -> list[str]:
     """The private tags (``"Group:Tag"``, ExifTool's family-1 groups) present in the file at ``path`` of type
     ``mime``; [] if none. Raises `MetadataNotRemovable` if ExifTool cannot read the file."""
     with typed_path(path, {**WRITABLE_TYPES, **READ_ONLY_TYPES}.get(mime, "")) as named:
-        completed = _exiftool("-json", "-G1", "-a", *READ_ARGUMENTS, "--", named)
+        completed = _exiftool("-json", "-G1", "-a", *READ_ARGUMENTS, os.path.abspath(named))
     if completed.returncode not in (0, 1) or not completed.stdout.strip():  # 1 with a record: tags not found
         raise MetadataNotRemovable(f"The file's metadata cannot be read: {_first_error(completed)}.")
     try:
@@ -153,16 +155,24 @@ def file_sha256(path: str | os.PathLike) -> str:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
-def _exiftool(*arguments: str) -> subprocess.CompletedProcess:
-    # -m: minor errors (e.g. a non-standard maker note) are warnings, not failures; -charset filename=utf8 for names.
-    command = [settings.EXIFTOOL_PATH, "-m", "-charset", "filename=utf8", *arguments]
+_exiftools: dict[str, StayOpenExifTool] = {}
+_exiftools_guard = threading.Lock()
+
+
+def _exiftool(*arguments: str) -> Result:
+    """One ExifTool command on this worker's long-lived ExifTool (`uploads.exiftool`), with ``-m`` (minor errors,
+    e.g. a non-standard maker note, are warnings) and UTF-8 file names; the last argument is an absolute path.
+    Raises `MetadataNotRemovable` after `EXIFTOOL_TIMEOUT` seconds or when ExifTool cannot be run."""
+    with _exiftools_guard:
+        tool = _exiftools.setdefault(settings.EXIFTOOL_PATH, StayOpenExifTool(settings.EXIFTOOL_PATH))
     try:
-        # The arguments are ours; the file name comes after "--" and is our temporary or stored path.
-        return subprocess.run(command, capture_output=True, text=True, timeout=EXIFTOOL_TIMEOUT, check=False)  # noqa: S603
-    except subprocess.TimeoutExpired as exc:
+        return tool.run(*arguments, timeout=EXIFTOOL_TIMEOUT)
+    except ExifToolTimeout as exc:
         raise MetadataNotRemovable(f"ExifTool took longer than {EXIFTOOL_TIMEOUT} seconds.") from exc
+    except OSError as exc:
+        raise MetadataNotRemovable(f"ExifTool could not be run: {exc}.") from exc
 
 
-def _first_error(completed: subprocess.CompletedProcess) -> str:
+def _first_error(completed: Result) -> str:
     lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
     return lines[0] if lines else f"exit status {completed.returncode}"
