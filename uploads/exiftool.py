@@ -5,7 +5,8 @@ with a fresh process per file; a command sent to a running process costs a few m
 written to the process's standard input, one argument a line, ended by ``-execute``; ExifTool answers on standard
 output, then prints the command's exit status (``-echo3 ${status}``) and ``{ready}``; on standard error it prints
 `STDERR_READY` last (``-echo4``). One command runs at a time (a lock). A process that does not answer within the
-caller's timeout, or that has died, is killed and a new one started for the next command.
+caller's timeout, or that has died, is killed and a new one started for the next command. A process idle for
+`IDLE_SECONDS` is ended (it holds about 75 MB once its modules are loaded), by one watchdog thread per tool.
 
 Arguments are given one a line, so a file name must not hold a line break (ours are the upload's temporary path
 or a stored path, both made by us) and must not start with ``-`` (they are absolute).
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 #: What ExifTool prints on standard error after each command (``-echo4``), so the reader knows it is complete.
 STDERR_READY = "{stderr-ready}"
 STDOUT_READY = "{ready}"
+#: Seconds without a command after which the ExifTool process is ended (the next command starts another).
+IDLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class StayOpenExifTool:
         self.executable = executable
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
+        self._last_used = time.monotonic()
+        self._watchdog: threading.Thread | None = None
 
     def run(self, *arguments: str, timeout: float) -> Result:
         """Run one command (``arguments``, without the file's own ``--``); raises `ExifToolTimeout` after
@@ -59,6 +64,8 @@ class StayOpenExifTool:
             except (OSError, ExifToolTimeout):
                 self._kill()
                 raise
+            finally:
+                self._last_used = time.monotonic()
         *output, status = stdout.rstrip("\n").split("\n") if stdout.strip() else ["1"]
         try:
             returncode = int(status)
@@ -69,15 +76,26 @@ class StayOpenExifTool:
     def close(self) -> None:
         """Ask the process to end (``-stay_open False``) and wait for it briefly, else kill it."""
         with self._lock:
-            if self._process is None:
-                return
-            try:
-                self._process.stdin.write(b"-stay_open\nFalse\n")
-                self._process.stdin.flush()
-                self._process.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self._kill()
-            self._process = None
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        if self._process is None:
+            return
+        try:
+            self._process.stdin.write(b"-stay_open\nFalse\n")
+            self._process.stdin.flush()
+            self._process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self._kill()
+        self._process = None
+
+    def _watch(self) -> None:
+        """The watchdog's loop: end the process once it has been idle for `IDLE_SECONDS`."""
+        while True:
+            time.sleep(IDLE_SECONDS / 4)
+            with self._lock:
+                if self._process is not None and time.monotonic() - self._last_used > IDLE_SECONDS:
+                    self._close_locked()
 
     @property
     def pid(self) -> int | None:
@@ -92,6 +110,9 @@ class StayOpenExifTool:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._watch, name="lebrq-exiftool-watchdog", daemon=True)
+                self._watchdog.start()
         return self._process
 
     def _read_answer(self, process: subprocess.Popen, deadline: float) -> tuple[str, str]:

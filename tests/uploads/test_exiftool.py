@@ -4,9 +4,11 @@ import contextlib
 import os
 import shutil
 import signal
+import time
 
 import pytest
 
+from uploads import exiftool
 from uploads.exiftool import ExifToolTimeout, StayOpenExifTool
 
 
@@ -54,3 +56,17 @@ def test_a_process_that_does_not_answer_in_time_is_killed(tool, shared_media):
 def test_arguments_with_line_breaks_are_refused(tool):
     with pytest.raises(ValueError, match="line breaks"):
         tool.run("-json", "/tmp/a\n-execute", timeout=30)
+
+
+def test_an_idle_process_is_ended(tool, monkeypatch):
+    monkeypatch.setattr(exiftool, "IDLE_SECONDS", 0.2)
+    tool.run("-ver", timeout=30)
+    idle = tool.pid
+    for _ in range(50):
+        if tool.pid is None:
+            break
+        time.sleep(0.05)
+    assert tool.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(idle, 0)
+    assert tool.run("-ver", timeout=30).returncode == 0  # started again
