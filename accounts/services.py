@@ -79,13 +79,9 @@ def register(*, username: str, email: str, password: str, first_name="", last_na
     return user
 
 
-def change_password(user, old_password: str, new_password: str) -> dict:
-    """Set ``user``'s password after checking the old one; returns new tokens (`issue_tokens`). Every token
-    issued before stops working (its ``hash_password`` claim no longer matches).
-
-    Raises `InvalidInput` on ``old_password`` when it is wrong, on ``new_password`` when refused."""
-    if not user.check_password(old_password):
-        raise InvalidInput("old_password", "The current password is incorrect.")
+def _set_new_password(user, new_password: str) -> None:
+    """Validate ``new_password`` for ``user`` (`InvalidInput` on ``new_password`` when refused), set and save it,
+    and revoke the refresh tokens issued before (access tokens die with the ``hash_password`` claim)."""
     try:
         validate_new_password(new_password, user)
     except DjangoValidationError as exc:
@@ -93,6 +89,16 @@ def change_password(user, old_password: str, new_password: str) -> dict:
     user.set_password(new_password)
     user.save(update_fields=["password"])
     revoke_refresh_tokens(user)
+
+
+def change_password(user, old_password: str, new_password: str) -> dict:
+    """Set ``user``'s password after checking the old one; returns new tokens (`issue_tokens`). Every token
+    issued before stops working (its ``hash_password`` claim no longer matches).
+
+    Raises `InvalidInput` on ``old_password`` when it is wrong, on ``new_password`` when refused."""
+    if not user.check_password(old_password):
+        raise InvalidInput("old_password", "The current password is incorrect.")
+    _set_new_password(user, new_password)
     return issue_tokens(user)
 
 
@@ -127,13 +133,7 @@ def confirm_password_reset(uid: str, token: str, new_password: str):
         user = None
     if user is None or not default_token_generator.check_token(user, token):
         raise InvalidInput("token", "The reset link is invalid or has expired.")
-    try:
-        validate_new_password(new_password, user)
-    except DjangoValidationError as exc:
-        raise _password_error("new_password", exc) from exc
-    user.set_password(new_password)
-    user.save(update_fields=["password"])
-    revoke_refresh_tokens(user)
+    _set_new_password(user, new_password)
     return user
 
 

@@ -208,8 +208,9 @@ def _read_vint(file: BinaryIO, keep_marker: bool) -> tuple[int | None, int]:
     return (None if value == (1 << (7 * length)) - 1 else value), length
 
 
-def _ebml_element(file: BinaryIO, position: int, end: int, unknown_size_ok: bool = False):
-    """(id, data start, data end) of the element at ``position``; data end None for an unknown size."""
+def _ebml_header(file: BinaryIO, position: int, end: int, unknown_size_ok: bool):
+    """(id, data start, data end) of the element at ``position``, data end None for an unknown size (refused
+    unless ``unknown_size_ok``); `CorruptContent` for an element that runs past ``end``."""
     file.seek(position)
     element_id, id_length = _read_vint(file, keep_marker=True)
     data_size, size_length = _read_vint(file, keep_marker=False)
@@ -217,13 +218,19 @@ def _ebml_element(file: BinaryIO, position: int, end: int, unknown_size_ok: bool
     if data_size is None:
         if not unknown_size_ok:
             raise CorruptContent(f"The video has an EBML element of unknown size at byte {position}.")
-        return element_id, data_start, end
+        return element_id, data_start, None
     if data_start + data_size > end:
         raise CorruptContent(
             f"The video has an EBML element at byte {position} of {data_size} bytes, past its end at byte {end} "
             "(truncated or corrupt)."
         )
     return element_id, data_start, data_start + data_size
+
+
+def _ebml_element(file: BinaryIO, position: int, end: int, unknown_size_ok: bool = False):
+    """(id, data start, data end) of the element at ``position``; one of unknown size ends at ``end``."""
+    element_id, data_start, data_end = _ebml_header(file, position, end, unknown_size_ok)
+    return element_id, data_start, end if data_end is None else data_end
 
 
 def _ebml_children(file: BinaryIO, start: int, end: int, unknown_size_ok: bool = False):
@@ -234,22 +241,11 @@ def _ebml_children(file: BinaryIO, start: int, end: int, unknown_size_ok: bool =
         count += 1
         if count > MAX_CONTAINER_ELEMENTS:
             raise CorruptContent(f"The video has more than {MAX_CONTAINER_ELEMENTS} EBML elements.")
-        file.seek(position)
-        element_id, id_length = _read_vint(file, keep_marker=True)
-        data_size, size_length = _read_vint(file, keep_marker=False)
-        data_start = position + id_length + size_length
-        if data_size is None:
-            if not unknown_size_ok:
-                raise CorruptContent(f"The video has an EBML element of unknown size at byte {position}.")
-            yield element_id, data_start, None
+        element_id, data_start, data_end = _ebml_header(file, position, end, unknown_size_ok)
+        yield element_id, data_start, data_end
+        if data_end is None:
             return
-        if data_start + data_size > end:
-            raise CorruptContent(
-                f"The video has an EBML element at byte {position} of {data_size} bytes, past its end at byte "
-                f"{end} (truncated or corrupt)."
-            )
-        yield element_id, data_start, data_start + data_size
-        position = data_start + data_size
+        position = data_end
 
 
 def verify_pdf(path: str, mime: str = "application/pdf") -> None:
