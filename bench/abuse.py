@@ -36,7 +36,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -46,7 +45,7 @@ for path in (ROOT, ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from load import Recorder, mysql_connect, percentile  # noqa: E402
+from load import Recorder, mysql_connect, percentile, server_env  # noqa: E402
 
 from tests.live.harness import free_port, start_and_wait, stop_process  # noqa: E402
 
@@ -72,18 +71,9 @@ class Seed:
     popen: subprocess.Popen | None = None
 
     def start(self, clients: int) -> "Seed":
-        conn = mysql_connect(self.server_url)
-        with conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
-            cursor.execute(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        conn.close()
         self.env = {
-            **os.environ,
-            "DATABASE_URL": urlsplit(self.server_url)._replace(path=f"/{self.database}").geturl(),
-            "MEDIA_ROOT": str(self.directory / "media"),
-            "FILE_UPLOAD_TEMP_DIR": str(self.directory / "tmp"),
-            "STATIC_ROOT": str(self.directory / "static"),
-            "PYTHONUNBUFFERED": "1",
+            **server_env(self.server_url, self.database, self.directory),
+            "CACHE_URL": f"filecache://{self.directory / 'cache'}",  # throttle counters of this run only
             "UVICORN_HTTP": "lebrq.http.protocols:AutoHTTPProtocol",
             "UVICORN_LOOP": "lebrq.http.loops:new_event_loop",
         }
@@ -245,8 +235,11 @@ async def run(seed: Seed, clients: int, seconds: float, think: float) -> tuple[l
             )
         video_url = uploaded.json()["url"]
         tokens = []  # one account each, logged in before the clock starts
-        for n in range(clients):
-            answer = await client.post("/api/auth/login", json={"username": f"bench-{n}", "password": "bench-password"})
+        for n in range(clients):  # from the client's own address, as its requests come later (login throttles)
+            transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{n + 2}")
+            async with httpx.AsyncClient(base_url=client.base_url, transport=transport) as own:
+                login = {"username": f"bench-{n}", "password": "bench-password"}
+                answer = await own.post("/api/auth/login", json=login)
             tokens.append(answer.raise_for_status().json()["access_token"])
     image = (SHARED_MEDIA / "camera-with-gps.jpg").read_bytes()
     samples: list[Sample] = []

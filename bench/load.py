@@ -98,6 +98,24 @@ TARGET_RSS_DRIFT_PERCENT = 5.0
 TARGET_DB_CONNECTIONS = 4
 
 
+def server_env(server_url: str, database: str, directory: Path) -> dict:
+    """A fresh MariaDB database ``database`` on ``server_url`` (dropped first if it exists) and the environment of
+    a benchmark server using it, with its media, temp and static directories under ``directory``."""
+    conn = mysql_connect(server_url)
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    conn.close()
+    return {
+        **os.environ,
+        "DATABASE_URL": urlsplit(server_url)._replace(path=f"/{database}").geturl(),
+        "MEDIA_ROOT": str(directory / "media"),
+        "FILE_UPLOAD_TEMP_DIR": str(directory / "tmp"),
+        "STATIC_ROOT": str(directory / "static"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def mysql_connect(url: str, database: str | None = None):
     import MySQLdb
 
@@ -133,19 +151,9 @@ class Server:
 
     def start(self, accounts: int) -> "Server":
         """Create, migrate and seed the database, add the ``accounts`` customer accounts, start the worker."""
-        conn = mysql_connect(self.server_url)
-        with conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
-            cursor.execute(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        conn.close()
         self.env = {
-            **os.environ,
-            "DATABASE_URL": urlsplit(self.server_url)._replace(path=f"/{self.database}").geturl(),
-            "MEDIA_ROOT": str(self.directory / "media"),
-            "FILE_UPLOAD_TEMP_DIR": str(self.directory / "tmp"),
-            "STATIC_ROOT": str(self.directory / "static"),
+            **server_env(self.server_url, self.database, self.directory),
             "CACHE_URL": f"filecache://{self.directory / 'cache'}",  # throttle counters of this run only
-            "PYTHONUNBUFFERED": "1",
         }
         prepare = (
             "from django.core.management import call_command; from django.contrib.auth import get_user_model; "
