@@ -5,15 +5,13 @@ the README lists each variable. Sizes are in bytes, times in seconds, percentage
 validated by system checks (`lebrq.checks`, IDs ``lebrq.E0xx``/``lebrq.W0xx``), not here.
 """
 
-import os
-import secrets
-import tempfile
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import environ
 
+from lebrq import config
 from lebrq.http.static import security_headers
 from lebrq.upload_kinds import UPLOAD_KINDS
 
@@ -25,28 +23,7 @@ env = environ.Env()
 MiB = 1024 * 1024
 
 
-def _local_secret_key(path: Path) -> str:
-    """The key kept in ``path`` (var/secret_key), created once with 50 random characters and mode 0600.
-
-    Used only when SECRET_KEY is not set, so that a zero-config run never signs sessions and API tokens with a
-    published default. The key is written to a temporary file and hard-linked into place, so processes starting
-    together all read one complete key. Several hosts must share one SECRET_KEY from the environment instead.
-    """
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
-        with os.fdopen(fd, "w") as target:
-            target.write(secrets.token_urlsafe(38))
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass  # another process won the race: use its key
-        finally:
-            os.unlink(temporary)
-    return path.read_text().strip()
-
-
-SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key(VAR_DIR / "secret_key")
+SECRET_KEY = env.str("SECRET_KEY", default="") or config.local_secret_key(VAR_DIR / "secret_key")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -135,41 +112,19 @@ DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)  # seconds to open
 # Seconds in Retry-After of a 503 `database_unavailable` (pool exhausted, database unreachable).
 DB_RETRY_AFTER = env.int("DB_RETRY_AFTER", default=2)
 
-_default_db = env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'lebrq.sqlite3'}")
-_default_db["CONN_MAX_AGE"] = DB_POOL_RECYCLE
-_default_db["CONN_HEALTH_CHECKS"] = True
-if _default_db["ENGINE"] == "django.db.backends.mysql":
-    _default_db["ENGINE"] = "lebrq.db.backends.mysql"
-    _default_db["OPTIONS"] = {
-        "charset": "utf8mb4",
-        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
-        "isolation_level": "read committed",
-        "connect_timeout": DB_CONNECT_TIMEOUT,
-        **_default_db.get("OPTIONS", {}),
-    }
-    _default_db["POOL_OPTIONS"] = {
-        "POOL_SIZE": DB_POOL_SIZE,
-        "MAX_OVERFLOW": DB_MAX_OVERFLOW,
-        "TIMEOUT": DB_POOL_TIMEOUT,
-        "RECYCLE": DB_POOL_RECYCLE,
-        "PRE_PING": True,
-    }
-    # A test database per test process, so that concurrent runs on one server do not drop each other's.
-    _default_db["TEST"] = {
-        "NAME": f"test_{_default_db['NAME']}_{os.getpid()}",
-        "CHARSET": "utf8mb4",
-        "COLLATION": "utf8mb4_unicode_ci",
-    }
-elif _default_db["ENGINE"] == "django.db.backends.sqlite3":
-    if _default_db["NAME"] not in ("", ":memory:"):
-        Path(_default_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    _default_db["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        **_default_db.get("OPTIONS", {}),
-    }
-DATABASES = {"default": _default_db}
+DATABASES = {
+    "default": config.database(
+        env,
+        f"sqlite:///{VAR_DIR / 'lebrq.sqlite3'}",
+        {
+            "POOL_SIZE": DB_POOL_SIZE,
+            "MAX_OVERFLOW": DB_MAX_OVERFLOW,
+            "TIMEOUT": DB_POOL_TIMEOUT,
+            "RECYCLE": DB_POOL_RECYCLE,
+            "CONNECT_TIMEOUT": DB_CONNECT_TIMEOUT,
+        },
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -308,24 +263,15 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)  # seco
 PASSWORD_MAX_LENGTH = 128
 # Mail through Django's e-mail framework: EMAIL_URL as django-environ reads it (smtp://user:pass@host:25,
 # smtp+tls://…:587 for STARTTLS, smtp+ssl://…:465 for TLS); the console backend prints mails for `make run`.
-_email = env.email_url("EMAIL_URL", default="consolemail://")
-EMAIL_BACKEND = _email["EMAIL_BACKEND"]
-EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
-EMAIL_PORT = _email["EMAIL_PORT"] or 25
-EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
-EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
-EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
-EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+_email = config.email(env)
+EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT = _email["EMAIL_BACKEND"], _email["EMAIL_HOST"], _email["EMAIL_PORT"]
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS, EMAIL_USE_SSL = _email["EMAIL_USE_TLS"], _email["EMAIL_USE_SSL"]
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeBRQ <no-reply@lebrq.example>")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 # Shared by every worker: throttle counters (and nothing that must survive a restart). Redis in production
 # (redis://127.0.0.1:6379/1); by default a file cache under var/ that all workers on one machine share.
-_cache = env.cache_url("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")
-# django-environ lower-cases every query option for Django's RedisCache, its own ones too (?key_prefix=…).
-for _name in ("key_prefix", "timeout", "version", "key_function"):
-    if _name in _cache:
-        _cache[_name.upper()] = _cache.pop(_name)
-CACHES = {"default": _cache}
+CACHES = {"default": config.cache(env, f"filecache://{VAR_DIR / 'cache'}")}
 # Requests per period ("N/s", "N/min", "N/hour", "N/day") on login, register and password reset, counted per
 # endpoint: from one client address, and for one account (username or e-mail) from one client address.
 THROTTLE_ADDRESS_RATE = env.str("THROTTLE_ADDRESS_RATE", default="30/min")
