@@ -83,6 +83,50 @@ def test_request_head_over_16_kib_is_431_json(server, size):
     assert json.loads(body) == {"detail": detail, "success": False, "message": detail, "code": "header_too_large"}
 
 
+def responses_until_closed(connection: socket.socket) -> list[tuple[int, bytes]]:
+    """(status, body) of each response the server sends on ``connection`` until it closes it (Content-Length or
+    chunked bodies; pipelined responses may share one ``recv``)."""
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := connection.recv(65536):
+            data += chunk
+    responses = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = [line.lower() for line in head.split(b"\r\n")]
+        lengths = [int(line.split(b":", 1)[1]) for line in lines if line.startswith(b"content-length:")]
+        end = lengths[0] if lengths else rest.index(b"0\r\n\r\n") + 5
+        responses.append((int(head.split(b" ", 2)[1]), rest[:end]))
+        data = rest[end:]
+    return responses
+
+
+@pytest.mark.parametrize("size", [20 * 1024, 4 * MiB])
+def test_pipelined_request_head_over_16_kib_is_431_json(server, size):
+    """A second request sent right behind the first (pipelined, RFC 9112 §9.3.2) is held to the same head limit:
+    the first is answered, then the second gets 431 and the connection closes."""
+    first = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    second = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * size + b"\r\n\r\n"
+    with connect(server) as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(first + second)
+        (first_status, _), (status, body) = responses_until_closed(connection)
+    detail = "The request head (request line and header fields) may be at most 16384 bytes."
+    assert (first_status, status) == (200, 431)
+    assert json.loads(body) == {"detail": detail, "success": False, "message": detail, "code": "header_too_large"}
+
+
+def test_pipelined_requests_under_16_kib_are_served(server):
+    """Three pipelined requests, the middle one with a 15,000-byte head and a 20 KB body: all answered."""
+    padded = b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    body = b'{"username": "customer", "password": "wrong"' + b" " * 20000 + b"}"
+    padded += b"X-Padding: " + b"a" * 15000 + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    plain = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    with connect(server) as connection:
+        connection.sendall(plain + b"\r\n" + padded + plain + b"Connection: close\r\n\r\n")
+        assert [status for status, _ in responses_until_closed(connection)] == [200, 401, 200]
+
+
 def test_request_head_under_16_kib_is_served(server):
     head = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 15000 + b"\r\n\r\n"
     with connect(server) as connection:
