@@ -20,7 +20,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol as BaseH11Protocol
 
 from lebrq.errors import error_body
-from lebrq.http.deadlines import HEAD_END, Deadlines, body_too_slow, head_progress
+from lebrq.http.deadlines import HEAD_END, Deadlines, body_too_slow, head_progress, head_request
 from lebrq.http.gate import AdmissionGate, gate_for
 
 logger = logging.getLogger("lebrq.admission")
@@ -43,12 +43,18 @@ def deadlines_for(server_state) -> Deadlines:
     return deadlines
 
 
-def json_error_response(status: int, reason: str, body: dict) -> bytes:
-    """A complete HTTP/1.1 response carrying ``body`` as JSON, asking to close the connection."""
+def json_error_response(status: int, reason: str, body: dict, request: tuple[str, str, str | None]) -> bytes:
+    """A complete HTTP/1.1 response carrying ``body`` as JSON, asking to close the connection, with the CORS
+    headers django-cors-headers gives ``request`` — ``(method, path, origin or None)`` — from an allowed origin
+    (`lebrq.http.cors`), as every other answer of the service has them."""
+    from lebrq.http.cors import cors_headers  # django-cors-headers: Django is set up once requests arrive
+
+    method, path, origin = request
+    extra = "".join(f"{name}: {value}\r\n" for name, value in cors_headers(method, path, origin)) if origin else ""
     payload = json.dumps(body).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}\r\n"
-        "connection: close\r\n\r\n"
+        f"{extra}connection: close\r\n\r\n"
     )
     return head.encode("latin-1") + payload
 
@@ -69,7 +75,7 @@ class LeBRQProtocolMixin:
         self.app = gate_for(config, server_state)
         self.limit_concurrency = None  # uvicorn's socket count: off; the gate counts requests
         self.awaiting_head = True
-        self.head_seen, self.head_tail = 0, b""
+        self.head_seen, self.head_tail, self.head_start = 0, b"", b""
         self.head_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
         self.body_received = 0
@@ -77,6 +83,7 @@ class LeBRQProtocolMixin:
         self.draining = False
         self.drain_timer: asyncio.TimerHandle | None = None
         self.refused_head_size = 0  # a pipelined head over the limit, refused once the response before it ends
+        self.refused_head_request: tuple[str, str, str | None] = ("GET", "/", None)
 
     # --- connection events -----------------------------------------------------------------------------------
 
@@ -97,7 +104,9 @@ class LeBRQProtocolMixin:
             size, complete, self.head_tail = head_progress(self.head_seen, self.head_tail, data)
             self.head_seen = 0 if complete else size
             if limit and size > limit:
-                return self.refuse_head(size)
+                return self.refuse_head(size, head_request(self.head_start + data))
+            # The head's first bytes, kept while it spans pieces: the request line and Origin of a 431.
+            self.head_start = b"" if complete else (self.head_start + data)[:limit]
         else:
             self.body_received += len(data)
         previous = self.cycle
@@ -107,7 +116,7 @@ class LeBRQProtocolMixin:
 
     def on_response_complete(self) -> None:
         if self.refused_head_size:  # a pipelined head over the limit waited for this response to end
-            return self.refuse_head(self.refused_head_size)
+            return self.refuse_head(self.refused_head_size, self.refused_head_request)
         previous = self.cycle
         super().on_response_complete()
         self.cancel_body_timer()
@@ -115,7 +124,7 @@ class LeBRQProtocolMixin:
             self.head_completed()  # a pipelined request started (h11: a new cycle; httptools: the queued one)
         elif not self.transport.is_closing():
             self.awaiting_head = True
-            self.head_seen, self.head_tail = 0, b""
+            self.head_seen, self.head_tail, self.head_start = 0, b"", b""
             self.arm_head_timer()
 
     def pause_writing(self) -> None:
@@ -162,7 +171,7 @@ class LeBRQProtocolMixin:
         if self.draining:
             self.cycle.keep_alive = False  # served, then the connection closes
         self.awaiting_head = False
-        self.head_seen, self.head_tail = 0, b""
+        self.head_seen, self.head_tail, self.head_start = 0, b"", b""
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
@@ -180,22 +189,22 @@ class LeBRQProtocolMixin:
             )
             self.transport.close()
 
-    def head_over_limit(self, size: int) -> None:
+    def head_over_limit(self, size: int, request: tuple[str, str, str | None]) -> None:
         """A head of ``size`` bytes (over the limit) was found by the parser: 431 now, or — when it was pipelined
-        behind a request still being answered — once that response has ended (reading stops meanwhile)."""
+        behind a request still being answered — once that response has ended (reading stops meanwhile).
+        ``request``: its ``(method, path, origin)`` as far as known, for the CORS headers."""
         if self.cycle is None or self.cycle.response_complete:
-            return self.refuse_head(size)
-        self.refused_head_size = size
+            return self.refuse_head(size, request)
+        self.refused_head_size, self.refused_head_request = size, request
         self.flow.pause_reading()
 
-    def refuse_head(self, size: int) -> None:
+    def refuse_head(self, size: int, request: tuple[str, str, str | None]) -> None:
         self.refused_head_size = size
         limit = self.deadlines.header_max_bytes
         logger.warning("[Deadline] 431 for %s: request head over %d bytes", self.client, limit)
         detail = f"The request head (request line and header fields) may be at most {limit} bytes."
-        self.transport.write(
-            json_error_response(431, "Request Header Fields Too Large", error_body(detail, "header_too_large"))
-        )
+        body = error_body(detail, "header_too_large")
+        self.transport.write(json_error_response(431, "Request Header Fields Too Large", body, request))
         self.transport.close()
 
     # --- the request body ------------------------------------------------------------------------------------
@@ -224,7 +233,11 @@ class LeBRQProtocolMixin:
             )
             if not cycle.response_started:
                 detail = f"The request body arrived slower than {self.deadlines.body_min_rate} bytes per second."
-                self.transport.write(json_error_response(408, "Request Timeout", error_body(detail, "request_timeout")))
+                scope = cycle.scope
+                origin = next((value for name, value in scope["headers"] if name == b"origin"), None)
+                request = (scope["method"], scope["path"], origin.decode("latin-1") if origin is not None else None)
+                body = error_body(detail, "request_timeout")
+                self.transport.write(json_error_response(408, "Request Timeout", body, request))
             self.transport.close()
             return
         self.body_received = 0
@@ -255,7 +268,7 @@ class H11Protocol(LeBRQProtocolMixin, BaseH11Protocol):
             end = buffered.find(HEAD_END, 0, limit + len(HEAD_END))
             size = end + len(HEAD_END) if end >= 0 else len(buffered)
             if size > limit:
-                return self.head_over_limit(size)
+                return self.head_over_limit(size, head_request(buffered[: limit + len(HEAD_END)]))
         super().handle_events()
 
 
@@ -289,7 +302,7 @@ else:
             if self.head_open:  # a head begun in an earlier piece: this whole piece belongs to it so far
                 self.head_piece_bytes += len(data)
                 if self.over_limit(self.head_piece_bytes):
-                    return self.head_over_limit(self.head_piece_bytes)
+                    return self.head_over_limit(self.head_piece_bytes, self.parsed_request())
             super().data_received(data)
             self.head_open = self.parsing_head and not self.refused_head_size
 
@@ -299,8 +312,18 @@ else:
         def count_head(self, size: int) -> None:
             self.parsed_head_bytes += size
             if self.over_limit(self.parsed_head_bytes):
-                self.head_over_limit(max(self.parsed_head_bytes, self.head_piece_bytes))
+                self.head_over_limit(max(self.parsed_head_bytes, self.head_piece_bytes), self.parsed_request())
                 raise HeadTooLarge  # stops the parser (uvicorn's 400 for it is skipped: send_400_response)
+
+        def parsed_request(self) -> tuple[str, str, str | None]:
+            """``(method, path, origin)`` of the head being parsed, as far as parsed."""
+            try:
+                method = self.parser.get_method().decode("ascii")
+            except Exception:  # the request line is not parsed yet
+                method = "GET"
+            path = self.url.split(b"?", 1)[0].decode("latin-1") or "/"
+            origin = next((value for name, value in self.headers if name == b"origin"), None)
+            return method, path, origin.decode("latin-1") if origin is not None else None
 
         def send_400_response(self, msg: str) -> None:
             if not self.refused_head_size:
