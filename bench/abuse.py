@@ -98,6 +98,7 @@ class AbuseRecorder(Recorder):
         super().__init__(None, server_url, layout.database)
         self.layout = layout
         self.pids: set[int] = set()
+        self.restarts: list[int] = []  # seconds into the run at which a new worker was seen
 
     def sample(self) -> None:
         now = time.monotonic() - self.begin
@@ -109,6 +110,8 @@ class AbuseRecorder(Recorder):
             for worker in self.layout.workers():
                 with contextlib.suppress(Exception):
                     sizes.append(worker.memory_info().rss)
+                    if self.pids and worker.pid not in self.pids:
+                        self.restarts.append(round(now))
                     self.pids.add(worker.pid)
             if sizes:
                 self.rss.append((now, statistics.mean(sizes)))
@@ -273,11 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=1.0, help="mean think time of honest clients, seconds")
     parser.add_argument("--database-url", default="mysql://root@127.0.0.1:3306")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--max-requests", type=int, default=0, help="layout b: gunicorn's max_requests (default: "
+                        "a minute of the honest clients' nominal rate per worker)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs) and print its path")
     args = parser.parse_args(argv)
 
     directory = Path(tempfile.mkdtemp(prefix="lebrq-abuse-"))
     layout = LAYOUTS[args.layout](args.database_url, directory)
+    if args.max_requests:
+        layout.max_requests = args.max_requests
     try:
         layout.start(args.clients, args.think)
         temp_before, deleted_before = temp_usage(layout.temp_dirs), deleted_open_files(file_pids(layout))
@@ -288,7 +295,6 @@ def main(argv: list[str] | None = None) -> int:
         temp_after, deleted_after = temp_usage(layout.temp_dirs), deleted_open_files(file_pids(layout))
         disk_after, media_after = shutil.disk_usage(directory).free, temp_usage([layout.media_dir])[0]
         alive = len(layout.workers()) == (WORKERS if args.layout == "b" else 1)
-        restarts = len(recorder.pids) - len(layout.workers())
     finally:
         layout.stop()
         if args.keep:
@@ -300,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.seconds:.0f} s beside attackers {ATTACKERS}")  # fmt: skip
     print(f"attacker connections made: {counts}")
     if args.layout == "b":
-        print(f"max_requests {layout.max_requests} (+ up to {layout.max_requests // 10}): {restarts} worker restarts")
+        print(
+            f"max_requests {layout.max_requests} (+ up to {layout.max_requests // 10}): {len(recorder.restarts)} "
+            f"worker restarts, new workers seen at {recorder.restarts} s"
+        )
     print(f"\n{'kind':<14} {'n':>6} {'success %':>10} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'503s':>5}")
     results = {}
     for kind, (_, expected) in MIX.items():

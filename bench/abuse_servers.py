@@ -138,7 +138,9 @@ class Fronted(Layout):
     def start(self, clients: int, think: float) -> "Fronted":
         from nginx_front import NginxFront
 
-        self.max_requests = round(clients / think * RESTART_SECONDS / WORKERS)
+        # Nominal: the honest clients' request rate shared by the workers, a minute of it each (bench/abuse.py's
+        # --max-requests sets it outright, e.g. on a machine too busy to reach that rate).
+        self.max_requests = self.max_requests or round(clients / think * RESTART_SECONDS / WORKERS)
         upstream = f"127.0.0.1:{free_port()}"
         self.prepare(
             clients,
