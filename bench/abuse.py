@@ -1,6 +1,6 @@
 """Abuse: honest load side by side with clients that connect and do little, against either server layout.
 
-    .venv/bin/python bench/abuse.py                          # layout a, 15 s warm-up + 60 s
+    .venv/bin/python bench/abuse.py                          # layout a, 45 s warm-up + 60 s
     .venv/bin/python bench/abuse.py --layout b --seconds 120 --check
 
 Layouts (bench/abuse_servers.py): ``a``, one uvicorn worker started with the seed's command line; ``b``, nginx (the
@@ -18,9 +18,10 @@ Attackers, side by side from the start, all from 127.0.0.1 and reconnecting when
 5,000,000 bytes and sending 10 bytes every 8 s; 10 authenticated ones of one account; 8 clients that ask for a
 ~5 MB booking list and never read it. In layout b all but the silent ones speak TLS to nginx.
 
-The first ``--warmup`` seconds (15) are a warm-up: every request kind, honest and hostile, has run before the RSS
-baseline is taken (caches, request threads, connection pools, libvips and the invoice fonts loaded once per
-process). Worker RSS drift is the mean RSS of the last fifth of the measured time against that of its first fifth
+The first ``--warmup`` seconds (45) are a warm-up: every request kind, honest and hostile, has run before the RSS
+baseline is taken (caches, request threads, connection pools, libvips loaded once per process), and the clients
+that never read have been through one whole cycle: their answers (~10 MB each while it waits, 8 of them) are held
+until SEND_TIMEOUT (30 s) disconnects them, then they ask again — memory in use by the load, not drift. Worker RSS drift is the mean RSS of the last fifth of the measured time against that of its first fifth
 (layout b: the mean over the workers alive, which restarts replace). Success rates and latencies count every honest
 request, warm-up included.
 
@@ -106,11 +107,11 @@ class AbuseRecorder(Recorder):
             cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s", [self.database])
             self.peak_connections = max(self.peak_connections, cursor.fetchone()[0])
         if now >= self.next_rss:
-            sizes = []
+            sizes, known = [], set(self.pids)
             for worker in self.layout.workers():
                 with contextlib.suppress(Exception):
                     sizes.append(worker.memory_info().rss)
-                    if self.pids and worker.pid not in self.pids:
+                    if known and worker.pid not in known:
                         self.restarts.append(round(now))
                     self.pids.add(worker.pid)
             if sizes:
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layout", choices=sorted(LAYOUTS), default="a")
     parser.add_argument("--seconds", type=float, default=60, help="measured time after the warm-up")
-    parser.add_argument("--warmup", type=float, default=15, help="seconds of warm-up before the RSS baseline")
+    parser.add_argument("--warmup", type=float, default=45, help="seconds of warm-up before the RSS baseline")
     parser.add_argument("--clients", type=int, default=30)
     parser.add_argument("--think", type=float, default=1.0, help="mean think time of honest clients, seconds")
     parser.add_argument("--database-url", default="mysql://root@127.0.0.1:3306")
