@@ -21,9 +21,10 @@ Attackers, side by side from the start, all from 127.0.0.1 and reconnecting when
 The first ``--warmup`` seconds (45) are a warm-up: every request kind, honest and hostile, has run before the RSS
 baseline is taken (caches, request threads, connection pools, libvips loaded once per process), and the clients
 that never read have been through one whole cycle: their answers (~10 MB each while it waits, 8 of them) are held
-until SEND_TIMEOUT (30 s) disconnects them, then they ask again — memory in use by the load, not drift. Worker RSS drift is the mean RSS of the last fifth of the measured time against that of its first fifth
-(layout b: the mean over the workers alive, which restarts replace). Success rates and latencies count every honest
-request, warm-up included.
+until SEND_TIMEOUT (30 s) disconnects them, then they ask again — memory in use by the load, not drift. Worker RSS
+drift is the mean RSS of the last fifth of the measured time against that of its first fifth (layout b: the mean
+over the workers alive, which restarts replace). Success rates and latencies count every honest request, warm-up
+included.
 
 Prints per request kind: count, success rate, p50/p95/p99 and 503s; then peak DB connections, worker RSS, the
 bytes and files in the temp dirs where bodies are spooled (the upload temp dir; nginx's client-body and proxy temp
