@@ -1,13 +1,14 @@
-"""nginx on loopback in front of a bench worker, for the ``offloaded`` server of bench/files.py.
+"""nginx on loopback in front of a bench worker, for the ``offloaded`` server of bench/files.py and layout b of
+bench/abuse.py.
 
-The site file is the repo's deploy/nginx/lebrq.conf rendered by deploy/nginx/render.py (as
-tests/live/test_nginx_live.py does), so the bench measures the deployed configuration: TLS with a self-signed
-certificate (the config's plain-HTTP server only redirects), uploads streamed to the worker unbuffered, and
-downloads the worker answers with X-Accel-Redirect served by nginx from MEDIA_ROOT. nginx itself is started and
-stopped by `tests.live.deploy_helpers.Nginx` (one worker process, foreground, all files in `directory`).
+The site file is the repo's deploy/nginx/lebrq.conf rendered by deploy/nginx/render.py run with the worker's
+environment (`tests.live.deploy_helpers.render_site`, as tests/live/test_nginx_live.py does), so the bench measures
+the deployed configuration: TLS with a self-signed certificate (the config's plain-HTTP server only redirects),
+uploads streamed to the worker unbuffered, and downloads the worker answers with X-Accel-Redirect served by nginx
+from MEDIA_ROOT. nginx itself is started and stopped by `tests.live.deploy_helpers.Nginx` (one worker process,
+foreground, all files in `directory`).
 """
 
-import importlib.util
 import os
 import shutil
 import socket
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.live.deploy_helpers import Nginx, self_signed_certificate  # noqa: E402
+from tests.live.deploy_helpers import Nginx, render_site  # noqa: E402
 
 OFFLOAD_MARK = 'offload="/_protected/media/'  # in the access log line of a download nginx served itself
 
@@ -34,14 +35,6 @@ def nginx_binary() -> str | None:
     return None
 
 
-def render_site(values: dict[str, str]) -> str:
-    """deploy/nginx/lebrq.conf with its ``${NAME}`` placeholders filled from `values` (deploy/nginx/render.py)."""
-    spec = importlib.util.spec_from_file_location("render_nginx", ROOT / "deploy" / "nginx" / "render.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.render((ROOT / "deploy" / "nginx" / "lebrq.conf").read_text(), values)
-
-
 class NginxFront:
     """nginx in front of the worker at `upstream` ("127.0.0.1:PORT"), serving `media_root` for offloaded downloads.
 
@@ -49,34 +42,21 @@ class NginxFront:
     of its single worker process (the one that sends the bytes).
     """
 
-    def __init__(self, directory: Path, upstream: str, env: dict[str, str], max_body_bytes: int):
+    def __init__(
+        self, directory: Path, upstream: str, env: dict[str, str], max_body_bytes: int, connections: int = 256
+    ):
         binary = nginx_binary()
         if binary is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
         directory.mkdir(parents=True, exist_ok=True)
-        self.ca_file, key = self_signed_certificate(directory)
         https_port = _free_port()
-        values = {
-            "MEDIA_ROOT": os.path.realpath(env["MEDIA_ROOT"]),
-            "INVOICE_CACHE_DIR": os.path.realpath(env["INVOICE_CACHE_DIR"]),
-            "STATIC_ROOT": os.path.realpath(env["STATIC_ROOT"]),
-            "CLIENT_MAX_BODY_SIZE": str(max_body_bytes),
-            "MAX_RANGES": "16",
-            "SERVER_NAME": "127.0.0.1 localhost",
-            "SSL_CERTIFICATE": str(self.ca_file),
-            "SSL_CERTIFICATE_KEY": str(key),
-            "UPSTREAM_SERVERS": f"    server {upstream};",
-            "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-            "HTTP_LISTEN": f"127.0.0.1:{_free_port()}",
-            "ACCESS_LOG": str(directory / "access.log"),
-            "ERROR_LOG": str(directory / "site-error.log"),
-        }
-        site = directory / "lebrq.conf"
-        site.write_text(render_site(values))
+        render_env = {**env, "UPLOAD_MAX_VIDEO_BYTES": str(max_body_bytes)}  # client_max_body_size on uploads
+        site = render_site(render_env, directory, upstream, https_port, _free_port())
+        self.ca_file = directory / "cert.pem"
         self.access_log = directory / "access.log"
         self.url = f"https://127.0.0.1:{https_port}"
         self.verify = ssl.create_default_context(cafile=self.ca_file)
-        self.nginx = Nginx(binary, directory, site)
+        self.nginx = Nginx(binary, directory, site, connections=connections)
 
     def start(self) -> "NginxFront":
         self.nginx.start(self.url + "/health", self.verify)

@@ -28,13 +28,43 @@ def render(template: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda match: str(values[match[1]]), template)
 
 
+def nginx_time(seconds: float, off: str = "60s") -> str:
+    """``seconds`` as an nginx time in whole milliseconds ("2500ms"); ``off`` (nginx's own default, 60 s) when the
+    app's limit is 0, i.e. turned off (nginx has no "never")."""
+    return f"{round(seconds * 1000)}ms" if seconds > 0 else off
+
+
+def deadline_values(settings, keep_alive: float) -> dict[str, str]:
+    """The template's deadlines and sizes, from the app's own (`lebrq.http.deadlines`), so that nginx and the app
+    give a client the same time whichever of them it meets first.
+
+    - CLIENT_HEADER_TIMEOUT: REQUEST_HEADER_TIMEOUT (a whole request head, TLS handshake included, in that time);
+    - CLIENT_BODY_TIMEOUT: REQUEST_BODY_RATE_WINDOW (nginx's timeout is between two reads; a window without a byte
+      fails the app's rate check too), nginx's 60 s when REQUEST_BODY_MIN_RATE is 0;
+    - SEND_TIMEOUT: SEND_TIMEOUT (the client reads nothing for that long);
+    - HEADER_BUFFER_SIZE: REQUEST_HEADER_MAX_BYTES in whole KiB, rounded up (nginx's largest request line or
+      header field; its buffers, 4 of them, hold one head);
+    - UPSTREAM_KEEPALIVE_TIMEOUT: one second less than the app server's keep-alive timeout, `keep_alive` seconds
+      (``UVICORN_TIMEOUT_KEEP_ALIVE``): nginx drops an idle upstream connection before the app closes it, so a
+      request is never sent on a connection the app is closing (nginx answers 502 to a POST that meets that race).
+    """
+    body_window = settings.REQUEST_BODY_RATE_WINDOW if settings.REQUEST_BODY_MIN_RATE > 0 else 0
+    return {
+        "CLIENT_HEADER_TIMEOUT": nginx_time(settings.REQUEST_HEADER_TIMEOUT),
+        "CLIENT_BODY_TIMEOUT": nginx_time(body_window),
+        "SEND_TIMEOUT": nginx_time(settings.SEND_TIMEOUT),
+        "HEADER_BUFFER_SIZE": f"{-(-settings.REQUEST_HEADER_MAX_BYTES // 1024) or 16}k",
+        "UPSTREAM_KEEPALIVE_TIMEOUT": nginx_time(max(keep_alive - 1, 1)),
+    }
+
+
 def settings_values() -> dict[str, str]:
     """The template values that come from the Django settings (so from the service's environment).
 
     MEDIA_ROOT and INVOICE_CACHE_DIR (default var/invoices) back the internal offload locations, STATIC_ROOT the
     /assets/ location; CLIENT_MAX_BODY_SIZE is the largest of UPLOAD_MAX_BYTES, in bytes; MAX_RANGES is the most
     ranges `lebrq.http.conditional` honours in one request; UPLOAD_KINDS the upload kinds' alternation
-    (`lebrq.upload_kinds`).
+    (`lebrq.upload_kinds`); the deadlines and sizes of `deadline_values`.
     """
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lebrq.settings")
@@ -45,6 +75,7 @@ def settings_values() -> dict[str, str]:
 
     from lebrq.http.conditional import MAX_RANGES
     from lebrq.upload_kinds import KIND_ALTERNATION
+    from lebrq.workers import TIMEOUT_KEEP_ALIVE
 
     invoice_cache = getattr(settings, "INVOICE_CACHE_DIR", None) or ROOT / "var" / "invoices"
     return {
@@ -54,6 +85,7 @@ def settings_values() -> dict[str, str]:
         "CLIENT_MAX_BODY_SIZE": str(max(settings.UPLOAD_MAX_BYTES.values())),
         "MAX_RANGES": str(MAX_RANGES),
         "UPLOAD_KINDS": KIND_ALTERNATION,
+        **deadline_values(settings, TIMEOUT_KEEP_ALIVE),
     }
 
 

@@ -12,9 +12,12 @@
   full) is disconnected.
 """
 
+import re
 from dataclasses import dataclass
 
 HEAD_END = b"\r\n\r\n"
+REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}) ([^ \r\n]{1,8192}) HTTP/")
+ORIGIN_FIELD = re.compile(rb"\r\norigin:[ \t]*([^\r\n]{1,2048})", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,16 @@ def head_progress(seen: int, tail: bytes, data: bytes) -> tuple[int, bool, bytes
     if end >= 0:
         return seen - len(tail) + end + len(HEAD_END), True, b""
     return seen + len(data), False, buffer[-3:]
+
+
+def head_request(head: bytes) -> tuple[str, str, str | None]:
+    """``(method, path, origin)`` read from the start of a request head that will not be parsed (too large): the
+    request line's method and path (query dropped; ``("GET", "/")`` when it is unreadable) and the first
+    ``Origin`` field's value (None without one), for the CORS headers of the answer (RFC 9112 §3, RFC 6454 §7)."""
+    line = REQUEST_LINE.match(head)
+    method, path = (line[1].decode("ascii"), line[2].split(b"?", 1)[0].decode("latin-1")) if line else ("GET", "/")
+    origin = ORIGIN_FIELD.search(head)
+    return method, path, origin[1].strip().decode("latin-1") if origin else None
 
 
 def body_too_slow(received: int, window: float, min_rate: int) -> bool:

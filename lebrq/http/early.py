@@ -17,10 +17,13 @@ shape (`lebrq.errors`), when:
 It also holds at most ``UPLOADS_PER_USER`` uploads of one user at once in this worker process (429
 ``too_many_uploads`` with ``Retry-After`` beyond), the user being the token's ``user_id`` claim.
 
-What a view needs is read from the view class once per (view, method) (`route_for`): DRF views are "public" when
-all their ``permission_classes`` are `AllowAny` (or they have no ``authentication_classes``); any other
-permission class (the default `IsAuthenticated`) needs a token. A token is valid when its signature and expiry
-check out (simplejwt's `AccessToken`, no database query); the view still checks that its user exists.
+What a view needs is read once per (view, method) (`route_for`) from the view's own ``get_permissions()``, called
+on an instance that knows the method (and a viewset's action) but no body, user or URL arguments — so a view that
+gives each method its own permissions is judged per method; one whose choice needs more falls back to its class's
+``permission_classes``. DRF views are "public" when all those permissions are `AllowAny` (or they have no
+``authentication_classes``); any other permission (the default `IsAuthenticated`) needs a token. A token is
+valid when its signature and expiry check out (simplejwt's `AccessToken`, no database query); the view still
+checks that its user exists.
 """
 
 import dataclasses
@@ -131,15 +134,42 @@ def _route_of_view(view, method: str) -> Route:
     if "GET" in handled:
         handled.add("HEAD")
     handled.add("OPTIONS")
-    permissions = initkwargs.get("permission_classes", cls.permission_classes)
     authentications = initkwargs.get("authentication_classes", cls.authentication_classes)
-    needs_auth = bool(authentications) and any(permission is not AllowAny for permission in permissions)
+    permissions = _permissions_for(cls, initkwargs, actions, method)
+    needs_auth = bool(authentications) and any(not isinstance(permission, AllowAny) for permission in permissions)
     return Route(
         known=True,
         allowed=method in handled,
         allow=", ".join(sorted(handled)),
         needs_auth=needs_auth,
     )
+
+
+class _HeadOnlyRequest:
+    """What a view's ``get_permissions`` may read before a request exists: its method; anything else raises."""
+
+    def __init__(self, method: str):
+        self.method = method
+
+    def __getattr__(self, name):
+        raise AttributeError(f"{name} is not known from the request head")
+
+
+def _permissions_for(cls, initkwargs: dict, actions: dict | None, method: str) -> list:
+    """The permission instances the view gives ``method``: its own ``get_permissions()``, on an instance set up
+    as DRF's dispatch would (``initkwargs``, the viewset's ``action`` for the method, ``request.method``) but
+    with no body, user or URL arguments. A view whose choice needs more than the method (it raises) gets its
+    class-level ``permission_classes``, instantiated."""
+    view = cls(**initkwargs)
+    view.request = _HeadOnlyRequest(method)
+    view.args, view.kwargs, view.format_kwarg = (), {}, None
+    if actions is not None:
+        view.action_map = actions
+        view.action = actions.get(method.lower(), "metadata" if method == "OPTIONS" else None)
+    try:
+        return list(view.get_permissions())
+    except Exception:  # needs what only the full request has
+        return [permission() for permission in initkwargs.get("permission_classes", cls.permission_classes)]
 
 
 def route_for(method: str, path: str) -> Route:

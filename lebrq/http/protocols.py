@@ -13,120 +13,23 @@ Select them by import string, for uvicorn's command line (``--http`` or ``UVICOR
 """
 
 import asyncio
-import collections
 import json
 import logging
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol as BaseH11Protocol
 
 from lebrq.errors import error_body
-from lebrq.http.admission import admits, counted, overload_body
-from lebrq.http.deadlines import Deadlines, body_too_slow, head_progress
-from lebrq.http.guards import send_json
+from lebrq.http.deadlines import HEAD_END, Deadlines, body_too_slow, head_progress, head_request
+from lebrq.http.gate import AdmissionGate, gate_for
 
 logger = logging.getLogger("lebrq.admission")
+
+__all__ = ["AdmissionGate", "AutoHTTPProtocol", "H11Protocol", "HttpToolsProtocol", "gate_for"]
 
 #: Seconds an idle or fresh connection stays open once the server starts shutting down: a request already on its
 #: way is still served (its response then closes the connection) instead of meeting a closed socket.
 DRAIN_IDLE_GRACE = 2.0
-
-
-class AdmissionGate:
-    """ASGI wrapper counting requests in flight in one worker process and refusing those past ``limit``.
-
-    A request counts from its start until its response starts or the application returns, whichever comes first
-    (`lebrq.http.admission`). ``limit`` None admits everything; ``retry_after`` is seconds, sent both as the
-    ``Retry-After`` header and in the body. A request past the limit waits up to ``queue_timeout`` seconds for a
-    slot (first come, first served) before it is refused: a burst of a few milliseconds is absorbed rather than
-    answered 503.
-    """
-
-    def __init__(self, app, limit: int | None, retry_after: int, queue_timeout: float = 0.0):
-        self.app = app
-        self.limit = limit
-        self.retry_after = retry_after
-        self.queue_timeout = queue_timeout
-        self.in_flight = 0
-        self.waiters: collections.deque[asyncio.Future] = collections.deque()
-
-    async def wait_for_slot(self, path: str) -> bool:
-        """Take a slot, waiting up to ``queue_timeout`` seconds for one; True when taken (``in_flight`` counts
-        it), False when refused."""
-        if admits(path, self.in_flight, self.limit) and not self.waiters:
-            self.in_flight += 1
-            return True
-        if self.queue_timeout <= 0:
-            return False
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), self.queue_timeout)
-        except TimeoutError:
-            pass
-        finally:
-            if waiter in self.waiters:
-                self.waiters.remove(waiter)
-        return waiter.done()  # resolved by `wake_next`, which counted the slot in
-
-    async def refuse(self, scope, receive, send) -> None:
-        """The JSON 503 ``overloaded`` with ``Retry-After``, and the CORS headers of an allowed ``Origin`` (the one
-        helper of every layer: `lebrq.http.cors`)."""
-        from lebrq.http.cors import CorsHeadersGuard  # django-cors-headers: Django is set up once requests arrive
-
-        async def answer(scope, receive, send):
-            await send_json(send, 503, overload_body(self.retry_after), {"Retry-After": str(self.retry_after)})
-
-        await CorsHeadersGuard(answer)(scope, receive, send)
-
-    def wake_next(self) -> None:
-        """A slot was freed: hand it to the oldest waiter, counting it in on the waiter's behalf."""
-        while self.waiters and admits("", self.in_flight, self.limit):
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                self.in_flight += 1
-                waiter.set_result(None)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not counted(scope["path"]):
-            return await self.app(scope, receive, send)
-        if not await self.wait_for_slot(scope["path"]):
-            method, path = scope["method"], scope["path"]
-            logger.warning("[Admission] 503 for %s %s: %d requests in flight", method, path, self.in_flight)
-            return await self.refuse(scope, receive, send)
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self.in_flight -= 1
-                self.wake_next()
-
-        async def counting_send(message):
-            if message["type"] == "http.response.start":
-                release()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, counting_send)
-        finally:
-            release()
-
-
-def gate_for(config, server_state) -> AdmissionGate:
-    """The one `AdmissionGate` of a uvicorn server (kept on its ``server_state``), made on first use."""
-    gate = getattr(server_state, "lebrq_admission", None)
-    if gate is None:
-        from django.conf import settings
-
-        gate = AdmissionGate(
-            config.loaded_app,
-            config.limit_concurrency,
-            settings.OVERLOAD_RETRY_AFTER,
-            settings.ADMISSION_QUEUE_TIMEOUT,
-        )
-        server_state.lebrq_admission = gate
-    return gate
 
 
 def deadlines_for(server_state) -> Deadlines:
@@ -140,12 +43,18 @@ def deadlines_for(server_state) -> Deadlines:
     return deadlines
 
 
-def json_error_response(status: int, reason: str, body: dict) -> bytes:
-    """A complete HTTP/1.1 response carrying ``body`` as JSON, asking to close the connection."""
+def json_error_response(status: int, reason: str, body: dict, request: tuple[str, str, str | None]) -> bytes:
+    """A complete HTTP/1.1 response carrying ``body`` as JSON, asking to close the connection, with the CORS
+    headers django-cors-headers gives ``request`` — ``(method, path, origin or None)`` — from an allowed origin
+    (`lebrq.http.cors`), as every other answer of the service has them."""
+    from lebrq.http.cors import cors_headers  # django-cors-headers: Django is set up once requests arrive
+
+    method, path, origin = request
+    extra = "".join(f"{name}: {value}\r\n" for name, value in cors_headers(method, path, origin)) if origin else ""
     payload = json.dumps(body).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}\r\n"
-        "connection: close\r\n\r\n"
+        f"{extra}connection: close\r\n\r\n"
     )
     return head.encode("latin-1") + payload
 
@@ -166,13 +75,15 @@ class LeBRQProtocolMixin:
         self.app = gate_for(config, server_state)
         self.limit_concurrency = None  # uvicorn's socket count: off; the gate counts requests
         self.awaiting_head = True
-        self.head_seen, self.head_tail = 0, b""
+        self.head_seen, self.head_tail, self.head_start = 0, b"", b""
         self.head_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
         self.body_received = 0
         self.send_timer: asyncio.TimerHandle | None = None
         self.draining = False
         self.drain_timer: asyncio.TimerHandle | None = None
+        self.refused_head_size = 0  # a pipelined head over the limit, refused once the response before it ends
+        self.refused_head_request: tuple[str, str, str | None] = ("GET", "/", None)
 
     # --- connection events -----------------------------------------------------------------------------------
 
@@ -193,7 +104,9 @@ class LeBRQProtocolMixin:
             size, complete, self.head_tail = head_progress(self.head_seen, self.head_tail, data)
             self.head_seen = 0 if complete else size
             if limit and size > limit:
-                return self.refuse_head(size)
+                return self.refuse_head(size, head_request(self.head_start + data))
+            # The head's first bytes, kept while it spans pieces: the request line and Origin of a 431.
+            self.head_start = b"" if complete else (self.head_start + data)[:limit]
         else:
             self.body_received += len(data)
         previous = self.cycle
@@ -202,14 +115,16 @@ class LeBRQProtocolMixin:
             self.head_completed()
 
     def on_response_complete(self) -> None:
+        if self.refused_head_size:  # a pipelined head over the limit waited for this response to end
+            return self.refuse_head(self.refused_head_size, self.refused_head_request)
         previous = self.cycle
         super().on_response_complete()
         self.cancel_body_timer()
-        if self.cycle is not previous:  # h11 started a pipelined request
-            self.head_completed()
+        if self.cycle is not previous or not self.cycle.response_complete:
+            self.head_completed()  # a pipelined request started (h11: a new cycle; httptools: the queued one)
         elif not self.transport.is_closing():
             self.awaiting_head = True
-            self.head_seen, self.head_tail = 0, b""
+            self.head_seen, self.head_tail, self.head_start = 0, b"", b""
             self.arm_head_timer()
 
     def pause_writing(self) -> None:
@@ -256,7 +171,7 @@ class LeBRQProtocolMixin:
         if self.draining:
             self.cycle.keep_alive = False  # served, then the connection closes
         self.awaiting_head = False
-        self.head_seen, self.head_tail = 0, b""
+        self.head_seen, self.head_tail, self.head_start = 0, b"", b""
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
@@ -274,13 +189,22 @@ class LeBRQProtocolMixin:
             )
             self.transport.close()
 
-    def refuse_head(self, size: int) -> None:
+    def head_over_limit(self, size: int, request: tuple[str, str, str | None]) -> None:
+        """A head of ``size`` bytes (over the limit) was found by the parser: 431 now, or — when it was pipelined
+        behind a request still being answered — once that response has ended (reading stops meanwhile).
+        ``request``: its ``(method, path, origin)`` as far as known, for the CORS headers."""
+        if self.cycle is None or self.cycle.response_complete:
+            return self.refuse_head(size, request)
+        self.refused_head_size, self.refused_head_request = size, request
+        self.flow.pause_reading()
+
+    def refuse_head(self, size: int, request: tuple[str, str, str | None]) -> None:
+        self.refused_head_size = size
         limit = self.deadlines.header_max_bytes
         logger.warning("[Deadline] 431 for %s: request head over %d bytes", self.client, limit)
         detail = f"The request head (request line and header fields) may be at most {limit} bytes."
-        self.transport.write(
-            json_error_response(431, "Request Header Fields Too Large", error_body(detail, "header_too_large"))
-        )
+        body = error_body(detail, "header_too_large")
+        self.transport.write(json_error_response(431, "Request Header Fields Too Large", body, request))
         self.transport.close()
 
     # --- the request body ------------------------------------------------------------------------------------
@@ -309,7 +233,11 @@ class LeBRQProtocolMixin:
             )
             if not cycle.response_started:
                 detail = f"The request body arrived slower than {self.deadlines.body_min_rate} bytes per second."
-                self.transport.write(json_error_response(408, "Request Timeout", error_body(detail, "request_timeout")))
+                scope = cycle.scope
+                origin = next((value for name, value in scope["headers"] if name == b"origin"), None)
+                request = (scope["method"], scope["path"], origin.decode("latin-1") if origin is not None else None)
+                body = error_body(detail, "request_timeout")
+                self.transport.write(json_error_response(408, "Request Timeout", body, request))
             self.transport.close()
             return
         self.body_received = 0
@@ -327,7 +255,21 @@ class LeBRQProtocolMixin:
 
 
 class H11Protocol(LeBRQProtocolMixin, BaseH11Protocol):
-    """uvicorn's h11 protocol with `LeBRQProtocolMixin`."""
+    """uvicorn's h11 protocol with `LeBRQProtocolMixin`.
+
+    h11 holds a pipelined request's bytes in its own buffer until the response before it has ended, then parses
+    them at once: the head limit is checked on that buffer whenever h11 waits for a new request head.
+    """
+
+    def handle_events(self) -> None:
+        limit = self.deadlines.header_max_bytes
+        if limit and self.conn.their_state is h11.IDLE and not self.refused_head_size:
+            buffered, _ = self.conn.trailing_data
+            end = buffered.find(HEAD_END, 0, limit + len(HEAD_END))
+            size = end + len(HEAD_END) if end >= 0 else len(buffered)
+            if size > limit:
+                return self.head_over_limit(size, head_request(buffered[: limit + len(HEAD_END)]))
+        super().handle_events()
 
 
 try:
@@ -337,7 +279,71 @@ except ImportError:  # httptools is not installed: h11 only
     AutoHTTPProtocol = H11Protocol
 else:
 
+    class HeadTooLarge(Exception):
+        """Raised from a parser callback to stop httptools at a head over the limit."""
+
     class HttpToolsProtocol(LeBRQProtocolMixin, BaseHttpToolsProtocol):
-        """uvicorn's httptools protocol with `LeBRQProtocolMixin`."""
+        """uvicorn's httptools protocol with `LeBRQProtocolMixin`.
+
+        httptools parses a pipelined request's head while the request before it is still being answered, where
+        `LeBRQProtocolMixin` counts bytes as body: each head is measured from the parser's callbacks too — the
+        request target and header fields parsed so far, and the pieces received whole while the head is open
+        (httptools buffers a header field until it ends) — so no head passes the limit by more than one piece.
+        """
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.parsing_head = self.head_open = False
+            self.parsed_head_bytes = self.head_piece_bytes = 0
+
+        def data_received(self, data: bytes) -> None:
+            if self.refused_head_size:
+                return
+            if self.head_open:  # a head begun in an earlier piece: this whole piece belongs to it so far
+                self.head_piece_bytes += len(data)
+                if self.over_limit(self.head_piece_bytes):
+                    return self.head_over_limit(self.head_piece_bytes, self.parsed_request())
+            super().data_received(data)
+            self.head_open = self.parsing_head and not self.refused_head_size
+
+        def over_limit(self, size: int) -> bool:
+            return bool(self.deadlines.header_max_bytes) and size > self.deadlines.header_max_bytes
+
+        def count_head(self, size: int) -> None:
+            self.parsed_head_bytes += size
+            if self.over_limit(self.parsed_head_bytes):
+                self.head_over_limit(max(self.parsed_head_bytes, self.head_piece_bytes), self.parsed_request())
+                raise HeadTooLarge  # stops the parser (uvicorn's 400 for it is skipped: send_400_response)
+
+        def parsed_request(self) -> tuple[str, str, str | None]:
+            """``(method, path, origin)`` of the head being parsed, as far as parsed."""
+            try:
+                method = self.parser.get_method().decode("ascii")
+            except Exception:  # the request line is not parsed yet
+                method = "GET"
+            path = self.url.split(b"?", 1)[0].decode("latin-1") or "/"
+            origin = next((value for name, value in self.headers if name == b"origin"), None)
+            return method, path, origin.decode("latin-1") if origin is not None else None
+
+        def send_400_response(self, msg: str) -> None:
+            if not self.refused_head_size:
+                super().send_400_response(msg)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self.parsing_head = True
+            self.parsed_head_bytes = self.head_piece_bytes = 0
+
+        def on_url(self, url: bytes) -> None:
+            super().on_url(url)
+            self.count_head(len(url))
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            super().on_header(name, value)
+            self.count_head(len(name) + len(value) + 4)  # "name: value\r\n"
+
+        def on_headers_complete(self) -> None:
+            self.parsing_head = False
+            super().on_headers_complete()
 
     AutoHTTPProtocol = HttpToolsProtocol

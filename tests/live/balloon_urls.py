@@ -1,10 +1,15 @@
 """Test-only URLconf: the project's URLs plus ``GET /_test/balloon?mb=N&hold=S``, which allocates ``N`` MiB in
-the worker (pages written, so they count in its RSS), answers at once, and frees them ``S`` seconds later."""
+the worker (pages written, so they count in its RSS), answers at once, and frees them ``S`` seconds later; and
+``/_test/by-method``, a DRF view whose permissions differ by method (``get_permissions``): ``POST`` is open to
+anyone, ``PUT`` needs a login (the class-level ``permission_classes``)."""
 
 import threading
 
 from django.http import JsonResponse
 from django.urls import path
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from lebrq.urls import handler400, handler404, handler500
 from lebrq.urls import urlpatterns as project_urlpatterns
@@ -21,5 +26,20 @@ def balloon(request):
     return JsonResponse({"allocated_mb": megabytes, "hold_seconds": hold})
 
 
-urlpatterns = [path("_test/balloon", balloon), *project_urlpatterns]
+class ByMethod(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [AllowAny()]
+        return super().get_permissions()
+
+    def post(self, request):
+        return Response({"received": sorted(request.data)})
+
+    def put(self, request):
+        return Response({"received": sorted(request.data)})
+
+
+urlpatterns = [path("_test/balloon", balloon), path("_test/by-method", ByMethod.as_view()), *project_urlpatterns]
 __all__ = ["handler400", "handler404", "handler500", "urlpatterns"]

@@ -8,6 +8,7 @@ import signal
 import ssl
 import struct
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -163,13 +164,32 @@ def nginx_binary() -> str:
     pytest.skip(reason)
 
 
+def render_site(env: dict, directory: Path, upstream: str, https_port: int, http_port: int) -> Path:
+    """deploy/nginx/lebrq.conf rendered as a deployment does: deploy/nginx/render.py run with the app's environment
+    `env` (paths, upload limits, deadlines from its settings), for nginx on loopback at `https_port` (TLS, a
+    self-signed certificate made in `directory`) and `http_port`, in front of `upstream` ("127.0.0.1:PORT").
+    Returns the site file, ``directory/lebrq.conf``; the certificate is ``directory/cert.pem``."""
+    cert, key = self_signed_certificate(directory)
+    site = directory / "lebrq.conf"
+    root = Path(__file__).resolve().parents[2]
+    command = [
+        sys.executable, str(root / "deploy" / "nginx" / "render.py"), "--server-name", "127.0.0.1 localhost",
+        "--certificate", str(cert), "--certificate-key", str(key), "--upstream", upstream,
+        "--https-listen", f"127.0.0.1:{https_port}", "--http-listen", f"127.0.0.1:{http_port}",
+        "--access-log", str(directory / "access.log"), "--error-log", str(directory / "site-error.log"),
+        "--output", str(site),
+    ]  # fmt: skip
+    subprocess.run(command, env=env, cwd=root, check=True, capture_output=True)
+    return site
+
+
 NGINX_MAIN = """\
 daemon off;
 {user}
 worker_processes 1;
 pid {directory}/nginx.pid;
 error_log {directory}/error.log info;
-events {{ worker_connections 256; }}
+events {{ worker_connections {connections}; }}
 http {{
     include {mime_types};
     default_type application/octet-stream;
@@ -191,6 +211,7 @@ class Nginx:
     directory: Path
     site: Path
     popen: subprocess.Popen | None = None
+    connections: int = 256  # worker_connections: client and upstream connections of the one worker process
 
     @property
     def error_log(self) -> Path:
@@ -206,6 +227,7 @@ class Nginx:
                 directory=self.directory,
                 mime_types=mime_types if mime_types.exists() else self.site,
                 site=self.site,
+                connections=self.connections,
             )
         )
         test = subprocess.run([self.binary, "-t", "-c", str(conf)], capture_output=True, text=True)

@@ -20,6 +20,14 @@ SHORT = {
     "REQUEST_BODY_RATE_WINDOW": "1",
     "REQUEST_BODY_GRACE": "1",
     "SEND_TIMEOUT": "2",
+    "CORS_ALLOWED_ORIGINS": "http://localhost:3000",
+}
+ORIGIN = "http://localhost:3000"
+#: What django-cors-headers adds for ORIGIN (CORS_EXPOSE_HEADERS of the settings).
+CORS = {
+    "access-control-allow-origin": ORIGIN,
+    "access-control-expose-headers": "ETag, Content-Range, Content-Disposition, Retry-After, Accept-Ranges",
+    "vary": "origin",
 }
 
 
@@ -83,6 +91,79 @@ def test_request_head_over_16_kib_is_431_json(server, size):
     assert json.loads(body) == {"detail": detail, "success": False, "message": detail, "code": "header_too_large"}
 
 
+def responses_until_closed(connection: socket.socket) -> list[tuple[int, bytes]]:
+    """(status, body) of each response the server sends on ``connection`` until it closes it (Content-Length or
+    chunked bodies; pipelined responses may share one ``recv``)."""
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := connection.recv(65536):
+            data += chunk
+    responses = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = [line.lower() for line in head.split(b"\r\n")]
+        lengths = [int(line.split(b":", 1)[1]) for line in lines if line.startswith(b"content-length:")]
+        end = lengths[0] if lengths else rest.index(b"0\r\n\r\n") + 5
+        responses.append((int(head.split(b" ", 2)[1]), rest[:end]))
+        data = rest[end:]
+    return responses
+
+
+@pytest.mark.parametrize("size", [20 * 1024, 4 * MiB])
+def test_pipelined_request_head_over_16_kib_is_431_json(server, size):
+    """A second request sent right behind the first (pipelined, RFC 9112 §9.3.2) is held to the same head limit:
+    the first is answered, then the second gets 431 and the connection closes."""
+    first = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    second = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * size + b"\r\n\r\n"
+    with connect(server) as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(first + second)
+        (first_status, _), (status, body) = responses_until_closed(connection)
+    detail = "The request head (request line and header fields) may be at most 16384 bytes."
+    assert (first_status, status) == (200, 431)
+    assert json.loads(body) == {"detail": detail, "success": False, "message": detail, "code": "header_too_large"}
+
+
+def test_pipelined_requests_under_16_kib_are_served(server):
+    """Three pipelined requests, the middle one with a 15,000-byte head and a 20 KB body: all answered."""
+    padded = b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    body = b'{"username": "customer", "password": "wrong"' + b" " * 20000 + b"}"
+    padded += b"X-Padding: " + b"a" * 15000 + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    plain = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    with connect(server) as connection:
+        connection.sendall(plain + b"\r\n" + padded + plain + b"Connection: close\r\n\r\n")
+        assert [status for status, _ in responses_until_closed(connection)] == [200, 401, 200]
+
+
+def cors_fields(head: bytes) -> dict[str, str]:
+    """The ``access-control-*`` and ``vary`` fields of a response head, names lower-cased."""
+    fields = [line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line]
+    return {
+        name.strip().lower().decode(): value.strip().decode()
+        for name, value in fields
+        if name.strip().lower().startswith((b"access-control-", b"vary"))
+    }
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["first", "pipelined"])
+@pytest.mark.parametrize("origin", [ORIGIN, "http://evil.example"])
+def test_431_carries_the_cors_headers_of_an_allowed_origin(server, origin, pipelined):
+    """A browser sees the 431's status and JSON only with CORS headers; an origin not allowed gets none."""
+    first = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" if pipelined else b""
+    head = f"POST /api/bookings?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {origin}\r\nX-Padding: ".encode()
+    with connect(server) as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(first + head + b"a" * 20000 + b"\r\n\r\n")
+        data = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := connection.recv(65536):
+                data += chunk
+    answer = data[data.index(b"HTTP/1.1 431") :]
+    expected = CORS if origin == ORIGIN else {}
+    assert cors_fields(answer.partition(b"\r\n\r\n")[0]) == expected
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["code"] == "header_too_large"
+
+
 def test_request_head_under_16_kib_is_served(server):
     head = b"GET /api/venues HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 15000 + b"\r\n\r\n"
     with connect(server) as connection:
@@ -94,7 +175,7 @@ def test_trickled_upload_body_is_408_and_leaves_nothing_on_disk(server):
     token = server.token()
     head = (
         "POST /api/uploads/video HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Authorization: Bearer {token}\r\nOrigin: {ORIGIN}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
         f"Content-Length: {5 * MiB}\r\n\r\n"
     )
     with connect(server) as connection:
@@ -119,6 +200,7 @@ def test_trickled_upload_body_is_408_and_leaves_nothing_on_disk(server):
         elapsed = time.monotonic() - start
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert b'"code": "request_timeout"' in answer
+    assert cors_fields(answer.partition(b"\r\n\r\n")[0]) == CORS
     assert 1.5 < elapsed < 6
     time.sleep(0.5)
     assert list(server.temp_dir.iterdir()) == []

@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from .conftest import raw_request
 from .test_admission_live import read_response
 
 pytestmark = pytest.mark.live
@@ -138,3 +139,20 @@ def test_at_most_two_uploads_of_one_user_at_once(server):
         assert accepted.status_code != 429
     finally:
         held.pop().close()
+
+
+def test_early_401_follows_the_view_permissions_of_each_method(server_factory):
+    """A view open to anyone for POST and closed for PUT (its ``get_permissions``, class-level IsAuthenticated):
+    an anonymous POST with a body reaches it; an anonymous PUT is refused 401 before its body is sent."""
+    server = server_factory("by_method", DJANGO_SETTINGS_MODULE="tests.live.balloon_settings")
+    answer = httpx.post(server.url + "/_test/by-method", json={"b": 1, "a": 2})
+    assert (answer.status_code, answer.json()) == (200, {"received": ["a", "b"]})
+    started = time.monotonic()
+    refused = raw_request(
+        server.url,
+        "PUT /_test/by-method HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+    )
+    head, _, body = refused.partition(b"\r\n\r\n")
+    assert time.monotonic() - started < 2  # answered without waiting for the 1,000 bytes
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert json.loads(body)["code"] == "not_authenticated"

@@ -3,7 +3,6 @@ deploy/nginx/render.py with this test's ports and paths), with DOWNLOAD_OFFLOAD=
 answers with headers, nginx sends the bytes."""
 
 import hashlib
-import importlib.util
 import re
 import socket
 import ssl
@@ -11,19 +10,10 @@ import ssl
 import httpx
 import pytest
 
-from lebrq.upload_kinds import KIND_ALTERNATION
-
-from .conftest import ROOT, free_port, make_server
-from .deploy_helpers import MiB, Nginx, nginx_binary, self_signed_certificate
+from .conftest import free_port, make_server
+from .deploy_helpers import MiB, Nginx, nginx_binary, render_site
 
 pytestmark = pytest.mark.live
-
-
-def load_renderer():
-    spec = importlib.util.spec_from_file_location("render_nginx", ROOT / "deploy" / "nginx" / "render.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -39,26 +29,9 @@ def proxied(tmp_path_factory):
         SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https",
         SECURE_HSTS_SECONDS="3600",
     )
-    cert, key = self_signed_certificate(directory)
     https_port, http_port = free_port(), free_port()
-    values = {
-        "MEDIA_ROOT": app.env["MEDIA_ROOT"],
-        "INVOICE_CACHE_DIR": app.env["INVOICE_CACHE_DIR"],
-        "STATIC_ROOT": app.env["STATIC_ROOT"],
-        "CLIENT_MAX_BODY_SIZE": str(2048 * MiB),
-        "MAX_RANGES": "16",
-        "UPLOAD_KINDS": KIND_ALTERNATION,
-        "SERVER_NAME": "127.0.0.1 localhost",
-        "SSL_CERTIFICATE": str(cert),
-        "SSL_CERTIFICATE_KEY": str(key),
-        "UPSTREAM_SERVERS": f"    server {app.url.removeprefix('http://')};",
-        "HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-        "HTTP_LISTEN": f"127.0.0.1:{http_port}",
-        "ACCESS_LOG": str(directory / "access.log"),
-        "ERROR_LOG": str(directory / "site-error.log"),
-    }
-    site = directory / "lebrq.conf"
-    site.write_text(load_renderer().render((ROOT / "deploy" / "nginx" / "lebrq.conf").read_text(), values))
+    site = render_site(app.env, directory, app.url.removeprefix("http://"), https_port, http_port)
+    cert = directory / "cert.pem"
     context = ssl.create_default_context(cafile=cert)
     url = f"https://127.0.0.1:{https_port}"
     nginx = Nginx(binary, directory, site).start(url + "/health", context)
