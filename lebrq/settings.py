@@ -41,6 +41,7 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None) or None
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+CSRF_FAILURE_VIEW = "lebrq.errors.csrf_failure"  # the JSON error body (lebrq/errors.py), not an HTML page
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -16,5 +16,6 @@ urlpatterns = [
 ]
 
 handler400 = "lebrq.errors.handler400"
+handler403 = "lebrq.errors.handler403"
 handler404 = "lebrq.errors.handler404"
 handler500 = "lebrq.errors.handler500"

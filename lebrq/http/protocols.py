@@ -23,6 +23,7 @@ from lebrq.errors import error_body
 from lebrq.http.admission import admits, counted, overload_body
 from lebrq.http.deadlines import Deadlines, body_too_slow, head_progress
 from lebrq.http.guards import send_json
+from lebrq.sizes import human_size
 
 logger = logging.getLogger("lebrq.admission")
 
@@ -274,10 +275,16 @@ class LeBRQProtocolMixin:
             )
             self.transport.close()
 
+    def send_400_response(self, msg: str) -> None:
+        """A request the HTTP parser cannot read (uvicorn answers it in plain text): 400 ``bad_request``."""
+        detail = "The request is not valid HTTP/1.1."
+        self.transport.write(json_error_response(400, "Bad Request", error_body(detail, "bad_request")))
+        self.transport.close()
+
     def refuse_head(self, size: int) -> None:
         limit = self.deadlines.header_max_bytes
         logger.warning("[Deadline] 431 for %s: request head over %d bytes", self.client, limit)
-        detail = f"The request head (request line and header fields) may be at most {limit} bytes."
+        detail = f"The request head (request line and header fields) may be at most {human_size(limit)}."
         self.transport.write(
             json_error_response(431, "Request Header Fields Too Large", error_body(detail, "header_too_large"))
         )
