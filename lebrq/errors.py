@@ -155,6 +155,18 @@ def suspicious_operation(exc: SuspiciousOperation) -> tuple[int, str, str]:
     return 400, "bad_request", "Malformed request."
 
 
+#: The README's table of error codes lies between these two lines (`error_codes_markdown`; a test compares them).
+README_TABLE_MARKERS = ("<!-- error codes: begin (lebrq.errors.ERROR_CODES) -->", "<!-- error codes: end -->")
+
+
+def error_codes_markdown() -> str:
+    """`ERROR_CODES` as the README's Markdown table: one row per code, by status, then in listed order."""
+    rows = ["| status | code | meaning |", "| --- | --- | --- |"]
+    for status_code in sorted(ERROR_CODES):
+        rows += [f"| {status_code} | `{code}` | {meaning} |" for code, meaning in ERROR_CODES[status_code].items()]
+    return "\n".join(rows)
+
+
 class DatabaseUnavailable(exceptions.APIException):
     """503 ``database_unavailable``; ``wait`` (seconds) becomes DRF's ``Retry-After`` header."""
 

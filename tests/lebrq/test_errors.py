@@ -227,3 +227,16 @@ def test_the_url_configuration_names_every_handler():
         "lebrq.errors.handler404",
         "lebrq.errors.handler500",
     )
+
+
+def test_the_readme_table_of_error_codes_is_error_codes():
+    from pathlib import Path
+
+    from lebrq.errors import ERROR_CODES, README_TABLE_MARKERS, error_codes_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    begin, end = README_TABLE_MARKERS
+    table = readme[readme.index(begin) + len(begin) : readme.index(end)].strip()
+    assert table == error_codes_markdown(), "README.md: paste lebrq.errors.error_codes_markdown() between the markers"
+    assert len(table.splitlines()) == 2 + sum(len(codes) for codes in ERROR_CODES.values())
+    assert "| 416 | `range_not_satisfiable` |" in table
