@@ -298,6 +298,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "lebrq.schema.strip_trailing_slashes",
         "lebrq.schema.document_error_responses",
+        "lebrq.schema_links.add_links",
     ],
 }
 
