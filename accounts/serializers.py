@@ -19,8 +19,10 @@ class LoginSerializer(serializers.Serializer):
 
 
 class TokenPairSerializer(serializers.Serializer):
-    """``expires_in``: seconds the access token is valid; the refresh token is valid
-    ``REFRESH_TOKEN_LIFETIME`` seconds, once."""
+    """``expires_in``: seconds the access token is valid. The refresh token can be used once, within its lifetime
+    (seven days unless the service is configured otherwise)."""
+
+    # The refresh token's lifetime is the REFRESH_TOKEN_LIFETIME setting.
 
     access_token = serializers.CharField()
     token_type = serializers.ChoiceField(choices=["bearer"])
@@ -42,11 +44,10 @@ class RegisterSerializer(serializers.Serializer):
     password = password_field()
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    mobile = serializers.CharField(
+    mobile = serializers.CharField(  # no default: "" would not match its pattern in the OpenAPI document
         max_length=20,
         required=False,
         allow_blank=True,
-        default="",
         validators=[RegexValidator(r"^\+?[0-9][0-9 ()-]{5,18}[0-9]$", "Enter a phone number, e.g. +91 98470 12345.")],
     )
 

@@ -6,13 +6,14 @@ Thin views: `accounts.services` does the work; login, register and password rese
 """
 
 from django.contrib.auth import authenticate
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from lebrq.schema import error_codes
 
 from . import services
 from .serializers import (
@@ -29,8 +30,6 @@ from .serializers import (
 )
 from .throttles import AUTH_THROTTLES
 from .tokens import issue_tokens
-
-ERROR = OpenApiTypes.OBJECT  # documented with the Error body by lebrq.schema.document_error_responses
 
 
 def valid(serializer_class, request) -> dict:
@@ -58,7 +57,9 @@ class LoginView(AnonymousView):
     throttle_scope = "login"
     throttle_account_fields = ("username",)
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer, 401: ERROR, 429: ERROR})
+    @extend_schema(
+        request=LoginSerializer, responses={200: TokenPairSerializer}, extensions=error_codes("authentication_failed")
+    )
     def post(self, request):
         user = authenticate(request, **valid(LoginSerializer, request))
         if user is None:
@@ -69,7 +70,11 @@ class LoginView(AnonymousView):
 class RefreshView(AnonymousView):
     """A new access token and a new refresh token for a refresh token, which is then used up."""
 
-    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer, 401: ERROR})
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer},
+        extensions=error_codes("token_expired", "token_invalid", "token_revoked"),
+    )
     def post(self, request):
         return Response(services.refresh(valid(RefreshSerializer, request)["refresh_token"]))
 
@@ -101,7 +106,7 @@ class RegisterView(AnonymousView):
     throttle_scope = "register"
     throttle_account_fields = ("username",)
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer, 429: ERROR})
+    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
     def post(self, request):
         user = services.register(**valid(RegisterSerializer, request))
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
@@ -118,14 +123,15 @@ class ChangePasswordView(APIView):
 
 
 class PasswordResetView(AnonymousView):
-    """Mail a reset link (``PASSWORD_RESET_URL``) to the accounts with this address: 202 whether or not there
-    are any."""
+    """Mail a password reset link to the accounts with this address: 202 whether or not there are any."""
+
+    # The link is ``PASSWORD_RESET_URL`` with the account's ``uid`` and ``token``.
 
     throttle_classes = AUTH_THROTTLES
     throttle_scope = "password_reset"
     throttle_account_fields = ("email",)
 
-    @extend_schema(request=PasswordResetSerializer, responses={202: MessageSerializer, 429: ERROR})
+    @extend_schema(request=PasswordResetSerializer, responses={202: MessageSerializer})
     def post(self, request):
         services.request_password_reset(valid(PasswordResetSerializer, request)["email"])
         message = "If an account uses this address, a reset link is on its way."
@@ -139,7 +145,7 @@ class PasswordResetConfirmView(AnonymousView):
     throttle_classes = AUTH_THROTTLES[:1]
     throttle_scope = "password_reset_confirm"
 
-    @extend_schema(request=PasswordResetConfirmSerializer, responses={200: MessageSerializer, 429: ERROR})
+    @extend_schema(request=PasswordResetConfirmSerializer, responses={200: MessageSerializer})
     def post(self, request):
         data = valid(PasswordResetConfirmSerializer, request)
         services.confirm_password_reset(data["uid"], data["token"], data["new_password"])

@@ -118,8 +118,10 @@ class CancellationDeadlineField(serializers.Field):
 
 class BookingSerializer(serializers.ModelSerializer):
     """A booking as clients read it; ``admin_note`` is shown to staff only. ``total_amount`` is the taxable value
-    (before GST); ``tax`` … ``balance_due`` are what the invoice says (`bookings.money`). Its instants
-    (`LOCAL_DATETIME_FIELDS`, and its payments' ``paid_at``) are in the venue's time zone, with the offset."""
+    (before GST); ``tax`` … ``balance_due`` are what the invoice says. Its dates and times (and its payments'
+    ``paid_at``) are in the venue's time zone, with the offset."""
+
+    # The money fields are `bookings.money`'s; the local instants are `LOCAL_DATETIME_FIELDS`.
 
     space = SpaceSerializer(read_only=True)
     venue_name = serializers.CharField(source="space.venue.name", read_only=True)
@@ -248,8 +250,10 @@ class CustomItemSerializer(serializers.Serializer):
 
 
 class BookingCreateSerializer(serializers.Serializer):
-    """Input of ``POST /api/bookings``; datetimes without an offset are read in the venue's time zone. The time
-    rules (`bookings.rules`) are applied by the service, which knows the venue."""
+    """A booking request (``POST /api/bookings``, ``POST /api/bookings/quote``); dates and times without an offset
+    are read in the venue's time zone."""
+
+    # The time rules (`bookings.rules`) are applied by the service, which knows the venue.
 
     space_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     start_datetime = BookingDateTimeField()

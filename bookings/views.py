@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lebrq.http.negotiation import IgnoreClientContentNegotiation
+from lebrq.schema import error_codes
 
 from . import availability, booking_rows, money, services
 from .filters import BookingFilter, PagePagination
@@ -28,10 +29,23 @@ from .serializers import (
     local_datetime,
 )
 
+#: The 400 codes of the booking time rules (`bookings.rules`).
+TIME_RULE_CODES = (
+    "in_the_past",
+    "too_soon",
+    "beyond_horizon",
+    "too_short",
+    "too_long",
+    "whole_minutes",
+    "nonexistent_time",
+    "ambiguous_time",
+)
+
 
 class VenueViewSet(viewsets.ReadOnlyModelViewSet):
     """Active venues with their active spaces and hourly prices (public)."""
 
+    lookup_value_regex = "[0-9]+"  # the id, as documented: anything else matches no route (404)
     permission_classes = [AllowAny]
     authentication_classes = []
     serializer_class = VenueSerializer
@@ -40,8 +54,13 @@ class VenueViewSet(viewsets.ReadOnlyModelViewSet):
         Prefetch("spaces", queryset=Space.objects.order_by("name", "id"))
     )
 
+    @extend_schema(description="One active venue with its active spaces and hourly prices (public).")
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
     def list(self, request):
-        """Built from `.values()` rows by `booking_rows.venues` (`VenueSerializer` is the reference)."""
+        """Active venues with their active spaces and hourly prices (public)."""
+        # Built from `.values()` rows by `booking_rows.venues` (`VenueSerializer` is the reference).
         return Response(booking_rows.venues(self.get_queryset().prefetch_related(None)))
 
 
@@ -57,10 +76,20 @@ class ItemViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 #: A booking reference as printed (`bookings.models.new_booking_reference`); matched in any case.
 BOOKING_REFERENCE = re.compile(r"BK-[0-9A-F]{10}", re.IGNORECASE)
+#: What addresses one booking in its URL (`BookingViewSet.lookup_value_regex`): its id, or its reference in any
+#: case. The route matches nothing else (404).
+BOOKING_LOOKUP = "[0-9]+|[Bb][Kk]-[0-9A-Fa-f]{10}"
+#: The booking path parameter as documented: exactly what `BOOKING_LOOKUP` takes.
+BOOKING_ID = OpenApiParameter(
+    "id",
+    {"type": "string", "pattern": f"^({BOOKING_LOOKUP})$"},
+    OpenApiParameter.PATH,
+    description="The booking's id (`id`) or its reference (`booking_reference`, `BK-` and 10 hex digits, any case).",
+)
 
 
 class SpaceAvailabilityView(APIView):
-    """``GET /api/spaces/{id}/availability?from=YYYY-MM-DD&to=YYYY-MM-DD`` (public; at most 92 days, both
+    """The busy times of a space between two dates (``from``, ``to``: YYYY-MM-DD; public; at most 92 days, both
     included, in the venue's time zone): ``{space_id, time_zone, from, to, busy: [{start, end}]}``, the intervals
     of approved, confirmed and paid bookings, with the offset and nothing about who booked. 404 for an unknown or
     inactive space."""
@@ -93,11 +122,11 @@ class SpaceAvailabilityView(APIView):
 
 
 class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """The caller's bookings (staff: everyone's). Another customer's booking is 404.
+    """The caller's bookings (staff: everyone's). Another customer's booking is 404."""
 
-    Bookings are returned by `booking_rows.bookings` (rows as dicts, three queries); `BookingSerializer`
-    declares their shape for the schema and is what the tests compare that output with."""
-
+    # Bookings are returned by `booking_rows.bookings` (rows as dicts, three queries); `BookingSerializer`
+    # declares their shape for the schema and is what the tests compare that output with.
+    lookup_value_regex = BOOKING_LOOKUP
     serializer_class = BookingSerializer
     pagination_class = PagePagination
     filterset_class = BookingFilter
@@ -153,10 +182,14 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise Http404("No Booking matches the given query.")
         return found[0]
 
+    @extend_schema(description="The caller's bookings (staff: everyone's), newest first, paginated.")
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.visible_bookings(rows=True)))
         return self.get_paginated_response(self.represent(page))
 
+    @extend_schema(
+        parameters=[BOOKING_ID], description="One booking of the caller (staff: anyone's); another's is 404."
+    )
     def retrieve(self, request, pk=None):
         return Response(self.represent_one(pk))
 
@@ -172,7 +205,14 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             "custom_items": [services.CustomLine(**line) for line in data["custom_items"]],
         }
 
-    @extend_schema(request=BookingCreateSerializer, responses={201: BookingSerializer, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=BookingCreateSerializer,
+        responses={201: BookingSerializer},
+        description="Book a space for a time slot, with add-on items and custom lines: 201 with the booking, "
+        "pending until staff approve it. The slot must be free (409 `slot_conflict`) and not overlap the caller's "
+        "own pending or held booking of the space (409 `duplicate_booking`).",
+        extensions=error_codes("slot_conflict", "duplicate_booking", *TIME_RULE_CODES, "unsupported_character"),
+    )
     def create(self, request):
         payload = BookingCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -185,20 +225,29 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         )
         return Response(self.represent_one(booking.pk), status.HTTP_201_CREATED)
 
-    @extend_schema(request=BookingCreateSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=BookingCreateSerializer,
+        responses={200: OpenApiTypes.OBJECT},
+        extensions=error_codes(*TIME_RULE_CODES, "unsupported_character"),
+    )
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
     def quote(self, request):
         """What a booking would cost, storing nothing: the create body → ``{space_id, start_datetime,
         end_datetime, attendees, lines: [{name, hsn_sac, quantity, unit_price, line_total}], total_amount, tax,
-        cgst, sgst, igst, round_off, grand_total, amount_paid, balance_due}`` (`bookings.money`, as the invoice
-        computes it). The slot is not checked: availability says which slots are free."""
+        cgst, sgst, igst, round_off, grand_total, amount_paid, balance_due}``, as the invoice would compute it.
+        The slot is not checked: availability says which slots are free."""
         payload = BookingCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         plan = services.quote_booking(**self.booking_request(payload.validated_data))
         zone = Venue.objects.values_list("time_zone", flat=True).get(pk=plan.space.venue_id)
         return Response(money.quote_json(plan, zone))
 
-    @extend_schema(request=None, responses={200: BookingSerializer, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=None,
+        parameters=[BOOKING_ID],
+        responses={200: BookingSerializer},
+        extensions=error_codes("not_cancellable", "cancellation_window_closed"),
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel the booking: a customer until its ``cancellation_deadline`` (409 ``cancellation_window_closed``
@@ -208,13 +257,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(self.represent_one(booking.pk))
 
     @extend_schema(
+        parameters=[BOOKING_ID],
         responses={
-            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
-            (206, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
-            304: None,
-            409: OpenApiTypes.OBJECT,
-            503: OpenApiTypes.OBJECT,
-        }
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The invoice."),
+            (206, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The ranges asked for."),
+            304: OpenApiResponse(description="Not modified since the validator sent (If-None-Match)."),
+        },
+        extensions=error_codes("invoice_not_available", "invoice_busy"),
     )
     @action(
         detail=True,
@@ -227,7 +276,12 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """The booking's GST invoice as a PDF (cached per revision; ETag, If-None-Match → 304, byte ranges)."""
         return invoice_response(request, self.get_object())
 
-    @extend_schema(request=BillingSerializer, responses={200: BookingSerializer, 409: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=BillingSerializer,
+        parameters=[BOOKING_ID],
+        responses={200: BookingSerializer},
+        extensions=error_codes("invoice_issued", "unsupported_character"),
+    )
     @action(detail=True, methods=["patch"], filter_backends=[], pagination_class=None)
     def billing(self, request, pk=None):
         """Set the invoice's buyer details (billing_name, billing_phone, billing_email, billing_address,

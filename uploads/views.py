@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
@@ -21,6 +21,7 @@ from lebrq.http.streaming import file_response, settled_mtime
 
 from .models import Upload
 from .parsers import UploadMultiPartParser
+from .schema import UploadRequestSerializer, UploadSchema
 from .services import delete_upload, store_upload
 
 #: Shown inline (a browser renders them in place); every other stored file downloads as an attachment.
@@ -44,31 +45,27 @@ class UploadSerializer(serializers.ModelSerializer):
 
 
 class UploadView(APIView):
-    """Multipart field ``file`` → 201 with the stored upload. 400 no file, several files, or a body that ends
-    before its closing boundary; 413 too large; 415 wrong type; 507 disk full."""
+    """``POST /api/uploads/<kind>``, one route per kind (`uploads.urls`): multipart field ``file`` → 201 with the
+    stored upload. 400 no file, several files, or a body that ends before its closing boundary; 413 too large;
+    415 wrong type; 507 disk full. What the document says of each kind is `uploads.schema.UploadSchema`'s."""
 
     parser_classes = [UploadMultiPartParser]
+    schema = UploadSchema()
+    #: The upload kind of this route (`lebrq.upload_kinds.UPLOAD_KINDS`), given by `uploads.urls`.
+    kind: str = ""
 
     @extend_schema(
-        request=inline_serializer("UploadRequest", {"file": serializers.FileField()}),
-        responses={
-            201: UploadSerializer,
-            400: OpenApiTypes.OBJECT,  # no file, several, too many fields, or a body cut before its closing boundary
-            405: OpenApiTypes.OBJECT,  # not an upload kind (`lebrq.upload_kinds`): the path of a stored file
-            411: OpenApiTypes.OBJECT,
-            413: OpenApiTypes.OBJECT,
-            415: OpenApiTypes.OBJECT,
-            507: OpenApiTypes.OBJECT,
-        },
+        request={"multipart/form-data": UploadRequestSerializer},
+        responses={201: UploadSerializer},
     )
-    def post(self, request, kind: str):
+    def post(self, request):
         uploaded = request.FILES.get("file")
         if uploaded is None:
             for part in request.FILES.values():
                 part.close()
             raise ValidationError({"file": ["No file was submitted in the multipart field 'file'."]})
         try:
-            upload = store_upload(uploaded, kind=kind, owner=request.user)
+            upload = store_upload(uploaded, kind=self.kind, owner=request.user)
         finally:
             # Removes the temporary file now (if it was not moved into MEDIA_ROOT), before the response is sent.
             for part in request.FILES.values():
@@ -76,21 +73,34 @@ class UploadView(APIView):
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 
-class ServeUploadView(APIView):
-    """Serve a stored upload from disk with byte ranges and validators (see `lebrq.http.streaming`).
+#: The path parameter of ``/static/{name}``: what ``<path:name>`` takes (any characters but a line feed).
+STORED_NAME = OpenApiParameter(
+    "name",
+    {"type": "string", "pattern": r"^[^\n]+$"},
+    OpenApiParameter.PATH,
+    description="The stored file's `path`, as its upload answered it (`images/3f9c….jpg`).",
+)
 
-    Public uploads are served to anyone; a private one only to its owner and staff — anyone else gets 404,
-    so its existence is not revealed.
+
+class ServeUploadView(APIView):
+    """A stored file, with byte ranges (`Range`, `If-Range`) and validators (`ETag`, `If-None-Match` → 304).
+
+    A public upload is served to anyone; a private one only to its owner and staff: anyone else gets 404, so its
+    existence is not revealed.
     """
+
+    # Served from disk by `lebrq.http.streaming` (or redirected to the object store's URL).
 
     permission_classes = [AllowAny]
     content_negotiation_class = IgnoreClientContentNegotiation  # the file whatever Accept says, never 406
 
     @extend_schema(
+        parameters=[STORED_NAME],
         responses={
-            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
             (206, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="One range, or multipart/byteranges."),
-        }
+            304: OpenApiResponse(description="Not modified since the validator sent (If-None-Match)."),
+        },
     )
     def get(self, request, name: str):
         upload = Upload.objects.filter(name=name).first()
@@ -127,7 +137,7 @@ class ServeUploadView(APIView):
 
 # --- The caller's own uploads: list and delete ---
 class OwnUploadListView(ListAPIView):
-    """``GET /api/uploads``: the caller's uploads, newest first, paginated (``page``, ``page_size``)."""
+    """The caller's uploads, newest first, paginated (``page``, ``page_size``)."""
 
     serializer_class = UploadSerializer
     permission_classes = [IsAuthenticated]
@@ -151,17 +161,19 @@ class OwnUploadView(APIView):
             raise NotFound()
         return upload
 
-    @extend_schema(operation_id="api_uploads_own_retrieve", responses={200: UploadSerializer, 404: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="api_uploads_own_retrieve",
+        responses={200: UploadSerializer},
+        description="One of the caller's uploads (staff: anyone's); another user's upload is 404.",
+    )
     def get(self, request, pk: int):
         return Response(UploadSerializer(self.get_object(pk)).data)
 
     @extend_schema(
         operation_id="api_uploads_own_destroy",
-        responses={
-            204: None,
-            404: OpenApiTypes.OBJECT,
-            405: OpenApiTypes.OBJECT,  # an id that is not a whole number: the path of a stored file (GET/HEAD only)
-        },
+        responses={204: None},
+        description="Delete one of the caller's uploads (staff: anyone's): 204, the file is gone and its URL answers "
+        "404. Another user's upload is 404.",
     )
     def delete(self, request, pk: int):
         delete_upload(self.get_object(pk))

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from django.urls import resolve
+from django.urls import Resolver404, resolve
 
 from lebrq.http.guards import UploadLimitGuard
 from lebrq.upload_kinds import UPLOAD_KINDS, UPLOAD_PATH
@@ -73,8 +73,10 @@ def test_the_upload_kinds_are_read_from_one_list(settings):
     assert tuple(sniffing.ACCEPTED) == UPLOAD_KINDS
     assert [names.storage_name(kind, "bin").split("/")[0] for kind in UPLOAD_KINDS] == ["images", "videos", "documents"]
     for kind in UPLOAD_KINDS:
-        assert resolve(f"/api/uploads/{kind}").url_name == "upload"
+        match = resolve(f"/api/uploads/{kind}")
+        assert (match.url_name, match.func.view_initkwargs) == (f"upload-{kind}", {"kind": kind})
         assert UPLOAD_PATH.match(f"/api/uploads/{kind}")["kind"] == kind
-    assert resolve("/api/uploads/audio").url_name == "upload-serve"  # not a kind: a stored file's path
+    with pytest.raises(Resolver404):  # not a kind, nor a stored file's name (which has a folder)
+        resolve("/api/uploads/audio")
     assert UPLOAD_PATH.match("/api/uploads/audio") is None
     assert UploadLimitGuard(None, settings.UPLOAD_MAX_BYTES).limits.keys() == set(UPLOAD_KINDS)
