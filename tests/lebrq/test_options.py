@@ -16,7 +16,14 @@ BY_NAME = {
     "name": "a/b.jpg",
     "uidb64": "MQ",
 }
-BY_CONVERTER = {"int": "1", "str": "x", "path": "a/b", "slug": "x", "uuid": "00000000-0000-0000-0000-000000000000"}
+BY_CONVERTER = {
+    "stored_name": "images/a.jpg",
+    "int": "1",
+    "str": "x",
+    "path": "a/b",
+    "slug": "x",
+    "uuid": "00000000-0000-0000-0000-000000000000",
+}
 
 
 def _sample_path(pattern: str) -> str:
@@ -31,7 +38,7 @@ def _sample_path(pattern: str) -> str:
             if depth == 0:
                 break
         path = path[:start] + BY_NAME.get(name, "1") + path[end + 1 :]
-    path = re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: BY_NAME.get(m.group(2), BY_CONVERTER[m.group(1) or "str"]), path)
+    path = re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: BY_NAME.get(m.group(2)) or BY_CONVERTER[m.group(1) or "str"], path)
     for token in ("^", "$", "\\Z", "?"):
         path = path.replace(token, "")
     return path.replace("\\.", ".")
@@ -54,7 +61,8 @@ PATHS = _all_paths()
 
 def test_every_pattern_is_walked():
     assert len(PATHS) > 60  # the admin's routes and the API's
-    assert {"/api/docs/", "/api/schema/", "/api/bookings/1/invoice/", "/api/uploads/image/", "/admin/"} <= set(PATHS)
+    expected = {"/api/docs/", "/api/schema/", "/api/bookings/1/invoice/", "/api/uploads/image/", "/admin/"}
+    assert expected | {"/api/uploads/a/b.jpg", "/static/a/b.jpg"} <= set(PATHS)
 
 
 @pytest.mark.django_db
