@@ -294,6 +294,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # Swagger UI's assets from the sidecar package (ServeStatic), not a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies apart (`LoginRequest`): minLength 1 where blank is refused
     "PREPROCESSING_HOOKS": ["lebrq.schema.leave_out_aliases"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
