@@ -55,7 +55,18 @@ def test_nesting_up_to_the_limit_and_brackets_in_strings_are_accepted():
 
 @pytest.mark.parametrize(
     ("text", "depth"),
-    [("1", 0), ("[]", 1), ('[{"a": [1]}]', 3), ('["[[[", {"b": "]]}"}]', 2), ('"\\"[["', 0), ("[" * 50, 50)],
+    [
+        ("1", 0),
+        ("[]", 1),
+        ('[{"a": [1]}]', 3),
+        ('["[[[", {"b": "]]}"}]', 2),
+        ('"\\"[["', 0),
+        ("[" * 50, 50),
+        ("[" * 50 + "]" * 50, 50),
+        ("]]]", 0),
+        ('["unterminated \\', 1),
+        ('"\\' * 1000, 0),
+    ],
 )
 def test_nesting_depth(text, depth):
     assert nesting_depth(text) == depth
