@@ -3,8 +3,11 @@
 Every error body is ``{"detail": str | dict, "success": false, "message": str, "code": str}``: ``detail`` as DRF
 gives it, ``message`` a single human-readable sentence (the original app's clients read it), ``code`` a stable
 machine-readable name. `error_body` builds it for every path: DRF views (`exception_handler`), plain Django views
-and middleware (`error_response`), and the ASGI layer (`lebrq.http.guards`, `lebrq.http.asgi_handler`).
-`ERROR_CODES` lists every code by status (the schema and the README show it).
+and middleware (`error_response`), Django's own handlers (`handler400`, `handler403`, `handler404`, `handler500`,
+`csrf_failure`), downloads (`lebrq.http.streaming`: 412, 416), and the ASGI layer and HTTP protocol
+(`lebrq.http.guards`, `lebrq.http.early`, `lebrq.http.asgi_handler`, `lebrq.http.protocols`). `ERROR_CODES` lists
+every code by status (the schema shows it, and the README's table is `error_codes_markdown`). Messages are
+sentences for people: sizes in words (`lebrq.sizes`), no setting names (`suspicious_operation` rewords Django's).
 
 The project's own exceptions (`lebrq.exceptions`) are mapped to a status and a code by `DOMAIN_ERRORS` alone.
 Running out of memory is a 503 ``memory_pressure`` wherever it is caught (`memory_pressure_body`).
