@@ -5,10 +5,10 @@ and negative data and every check on, in process through Django's WSGI applicati
 Business rules the schema cannot state (a free slot, a space that exists, a start in the future) would stop
 nearly every sequence at "create a booking", so the state machine replaces the body of each positive booking
 request with a valid booking of its own (`ValidBookings`, a fresh slot each); negative ones are sent as
-generated. Each sequence runs with the token of the account it last logged in as before booking (the demo customer's at
-first: `SequenceToken`).
-Every answer must be no 5xx and conform to the schema, and at least `MIN_INVOICES` sequences must reach a
-downloaded invoice. `SCENARIOS` sequences (30) keep the run within about a minute; ``slow`` runs 300.
+generated. Each sequence runs with the token of the account it last logged in as before booking (the demo
+customer's at first: `SequenceToken`), in a savepoint rolled back at its end. Every answer must be no 5xx and
+conform to the schema, and at least `MIN_INVOICES` sequences must reach a downloaded invoice. `SCENARIOS`
+sequences (30) keep the run within about a minute; ``slow`` runs 300.
 """
 
 import itertools
