@@ -256,8 +256,8 @@ def add_error_component(result, generator, request, public):
     return result
 
 
-#: Routes the document leaves out, each serving what a documented one serves (README, "API documents"): the
-#: stored files under ``/api/uploads/`` would be an OpenAPI path equivalent to ``/api/uploads/{id}``.
+#: Routes the document leaves out, each serving what a documented one serves (README, "The OpenAPI document"):
+#: the stored files under ``/api/uploads/`` would be an OpenAPI path equivalent to ``/api/uploads/{id}``.
 UNDOCUMENTED_ALIASES = {"/api/uploads/{name}": "/static/{name}"}
 
 

@@ -52,6 +52,22 @@ def test_image_upload_records_size_type_and_checksum_of_stored_bytes(customer_ap
     assert list(Path(settings.FILE_UPLOAD_TEMP_DIR).iterdir()) == []
 
 
+def test_an_unknown_kind_is_404_whatever_the_method_and_nothing_is_stored(customer_api, shared_media, settings):
+    """Only the three kinds have an upload route; ``/api/uploads/<one segment>`` is no stored file either."""
+    answers = {
+        "POST audio": post(customer_api, "audio", shared_media / "camera-with-gps.jpg"),
+        "POST xvideox": post(customer_api, "xvideox", shared_media / "camera-with-gps.jpg"),
+        "GET audio": customer_api.get("/api/uploads/audio"),
+        "DELETE abc": customer_api.delete("/api/uploads/abc"),
+        "DELETE -1": customer_api.delete("/api/uploads/-1"),
+    }
+    assert {name: (r.status_code, r.json()["code"]) for name, r in answers.items()} == dict.fromkeys(
+        answers, (404, "not_found")
+    )
+    assert (Upload.objects.count(), leftovers(settings)) == (0, [])
+    assert customer_api.get("/api/uploads/image").status_code == 405  # the upload route itself: POST only
+
+
 def test_missing_file_field_is_400(customer_api, settings):
     response = customer_api.post("/api/uploads/image", {"other": "x"}, format="multipart")
     assert response.status_code == 400
