@@ -263,7 +263,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             (206, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The ranges asked for."),
             304: OpenApiResponse(description="Not modified since the validator sent (If-None-Match)."),
         },
-        extensions=error_codes("invoice_not_available", "invoice_busy"),
+        extensions=error_codes("invoice_not_available", "invoice_busy", "precondition_failed", "range_not_satisfiable"),
     )
     @action(
         detail=True,

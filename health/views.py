@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import JsonResponse
 
 from accounts.authentication import BearerTokenAuthentication
+from lebrq.errors import error_body
 from lebrq.http.forwarded import address_in, parse_networks, request_client_address
 from lebrq.http.guards import MemoryGuard
 from lebrq.memory import MiB, read_memory
@@ -33,11 +34,14 @@ def may_see_details(request) -> bool:
 
 def detailed(request):
     """``GET /api/health/detailed``: readiness. Runs `READINESS_CHECKS` (pool, database, disks) and answers
-    200 ``{"status": "ok", "failing": [], "checks": {name: report}}``, or 503 with ``"status": "unhealthy"`` and
-    the failing checks named in ``failing`` (see `health.checks` for the reports). ``checks`` only for callers
+    200 ``{"status": "ok", "failing": [], "checks": {name: report}}``, or 503 with ``"status": "unhealthy"``, the
+    failing checks named in ``failing`` (see `health.checks` for the reports) and the error body's four keys (code
+    ``unhealthy``). ``checks`` only for callers
     that `may_see_details`; others (a load balancer elsewhere) get the same status and ``failing``."""
     failing, reports = run_checks(READINESS_CHECKS)
     body = {"status": "unhealthy" if failing else "ok", "failing": failing}
+    if failing:  # an error like every other: the error body (lebrq.errors), code "unhealthy"
+        body.update(error_body(f"Not ready: {', '.join(failing)} failing.", "unhealthy"))
     if may_see_details(request):
         body["checks"] = reports
     return JsonResponse(body, status=503 if failing else 200)

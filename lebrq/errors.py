@@ -3,8 +3,11 @@
 Every error body is ``{"detail": str | dict, "success": false, "message": str, "code": str}``: ``detail`` as DRF
 gives it, ``message`` a single human-readable sentence (the original app's clients read it), ``code`` a stable
 machine-readable name. `error_body` builds it for every path: DRF views (`exception_handler`), plain Django views
-and middleware (`error_response`), and the ASGI layer (`lebrq.http.guards`, `lebrq.http.asgi_handler`).
-`ERROR_CODES` lists every code by status (the schema and the README show it).
+and middleware (`error_response`), Django's own handlers (`handler400`, `handler403`, `handler404`, `handler500`,
+`csrf_failure`), downloads (`lebrq.http.streaming`: 412, 416), and the ASGI layer and HTTP protocol
+(`lebrq.http.guards`, `lebrq.http.early`, `lebrq.http.asgi_handler`, `lebrq.http.protocols`). `ERROR_CODES` lists
+every code by status (the schema shows it, and the README's table is `error_codes_markdown`). Messages are
+sentences for people: sizes in words (`lebrq.sizes`), no setting names (`suspicious_operation` rewords Django's).
 
 The project's own exceptions (`lebrq.exceptions`) are mapped to a status and a code by `DOMAIN_ERRORS` alone.
 Running out of memory is a 503 ``memory_pressure`` wherever it is caught (`memory_pressure_body`).
@@ -19,12 +22,19 @@ import logging
 
 import sqlalchemy.exc
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 
 from lebrq import exceptions as domain
+from lebrq.sizes import human_size
 
 logger = logging.getLogger("lebrq.db")
 
@@ -63,7 +73,10 @@ ERROR_CODES: dict[int, dict[str, str]] = {
     400: {
         "invalid": "a field's value is not acceptable",
         "bad_request": "a malformed request (header, query string or multipart body)",
-        "parse_error": "a body that cannot be parsed",
+        "parse_error": "a body that is not acceptable JSON (malformed, not UTF-8, NaN, a member name twice, nested"
+        " too deeply) or a malformed multipart body",
+        "too_many_files": "a request carrying more files than it may (an upload carries one)",
+        "too_many_fields": "a form or query string with more fields than the server accepts",
         "incomplete_upload": "an upload body that ends before its closing multipart boundary",
         "nonexistent_time": "a local booking time skipped by a daylight-saving change in the venue's time zone",
         "ambiguous_time": "a local booking time that happens twice in the venue's time zone (give the offset)",
@@ -84,9 +97,13 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "token_invalid": "a malformed, wrongly signed, wrong-type or used token, or one of an inactive account",
         "token_revoked": "a token issued before a password change or a logout: log in again",
     },
-    403: {"permission_denied": "the caller may not do this"},
+    403: {
+        "permission_denied": "the caller may not do this",
+        "csrf_failed": "a form post of the admin site without its CSRF cookie and token",
+    },
     404: {"not_found": "no such resource, or one the caller may not see"},
     405: {"method_not_allowed": "the method is not allowed on this path"},
+    406: {"not_acceptable": "no representation matches the request's Accept header"},
     409: {
         "slot_conflict": "the slot overlaps an approved, confirmed or paid booking",
         "duplicate_booking": "the customer already has a pending or held booking of the space overlapping it",
@@ -98,11 +115,16 @@ ERROR_CODES: dict[int, dict[str, str]] = {
     },
     408: {"request_timeout": "a request body sent slower than REQUEST_BODY_MIN_RATE"},
     411: {"length_required": "an upload, or a request body, without a Content-Length header"},
+    412: {"precondition_failed": "a download whose If-Match or If-Unmodified-Since does not hold (RFC 9110 §13.1)"},
     413: {
-        "payload_too_large": "an upload larger than its kind allows",
+        "payload_too_large": "an upload larger than its kind allows, or a request body larger than the server accepts",
         "too_many_pixels": "an image whose header declares more than IMAGE_MAX_PIXELS pixels",
     },
-    415: {"unsupported_media_type": "a file whose bytes are not of an accepted type"},
+    415: {
+        "unsupported_media_type": "a file whose bytes are not of an accepted type, or a request body of a media"
+        " type the endpoint does not take",
+    },
+    416: {"range_not_satisfiable": "a download Range that selects no byte of the file (RFC 9110 §15.5.17)"},
     429: {
         "throttled": "too many requests from this address, or for this account from this address",
         "too_many_uploads": "more uploads of one user at once than UPLOADS_PER_USER",
@@ -115,9 +137,37 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "invoice_busy": "invoice renders are at capacity",
         "throttle_unavailable": "the cache holding the throttle counters cannot be reached",
         "overloaded": "more requests at once than the worker's concurrency limit, past ADMISSION_QUEUE_TIMEOUT",
+        "unhealthy": "a readiness check fails (`GET /api/health/detailed`; `failing` names the checks)",
     },
     507: {"insufficient_storage": "no disk space to receive or store the upload"},
 }
+
+
+def suspicious_operation(exc: SuspiciousOperation) -> tuple[int, str, str]:
+    """``(status, code, detail)`` for a request Django finds suspicious, in words that name no setting (Django's
+    own messages do: "The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES")."""
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        detail = "An upload carries one file only." if limit == 1 else f"A request may carry at most {limit} files."
+        return 400, "too_many_files", detail
+    if isinstance(exc, TooManyFieldsSent):
+        return 400, "too_many_fields", f"A request may carry at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return 413, "payload_too_large", f"The request body may be at most {human_size(limit)}."
+    return 400, "bad_request", "Malformed request."
+
+
+#: The README's table of error codes lies between these two lines (`error_codes_markdown`; a test compares them).
+README_TABLE_MARKERS = ("<!-- error codes: begin (lebrq.errors.ERROR_CODES) -->", "<!-- error codes: end -->")
+
+
+def error_codes_markdown() -> str:
+    """`ERROR_CODES` as the README's Markdown table: one row per code, by status, then in listed order."""
+    rows = ["| status | code | meaning |", "| --- | --- | --- |"]
+    for status_code in sorted(ERROR_CODES):
+        rows += [f"| {status_code} | `{code}` | {meaning} |" for code, meaning in ERROR_CODES[status_code].items()]
+    return "\n".join(rows)
 
 
 class DatabaseUnavailable(exceptions.APIException):
@@ -243,7 +293,9 @@ def exception_handler(exc, context):
         log_database_unavailable(request.path if request else "?", exc)
         exc = DatabaseUnavailable(wait=settings.DB_RETRY_AFTER)
     elif isinstance(exc, SuspiciousOperation):
-        exc = exceptions.ValidationError({"detail": str(exc) or "Malformed request."}, code="bad_request")
+        status_code, code, detail = suspicious_operation(exc)
+        exc = exceptions.APIException(detail, code)
+        exc.status_code = status_code
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -258,13 +310,30 @@ def exception_handler(exc, context):
     return response
 
 
+def handler400(request, exception=None):
+    """Django's ``handler400`` (a `SuspiciousOperation` or `BadRequest` outside DRF): `suspicious_operation`."""
+    if isinstance(exception, SuspiciousOperation):
+        status_code, code, detail = suspicious_operation(exception)
+        return error_response(status_code, detail, code)
+    return error_response(status.HTTP_400_BAD_REQUEST, "Malformed request.", "bad_request")
+
+
+def handler403(request, exception=None):
+    """Django's ``handler403`` (`PermissionDenied` outside DRF): 403 ``permission_denied``."""
+    return error_response(status.HTTP_403_FORBIDDEN, "You do not have permission to do this.", "permission_denied")
+
+
 def handler404(request, exception=None):
+    """Django's ``handler404`` (no route matches, or `Http404` outside DRF): 404 ``not_found``."""
     return error_response(status.HTTP_404_NOT_FOUND, "Not found.", "not_found")
 
 
 def handler500(request):
+    """Django's ``handler500`` (an unexpected failure): 500 ``server_error``, naming nothing of the failure."""
     return error_response(status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error.", "server_error")
 
 
-def handler400(request, exception=None):
-    return error_response(status.HTTP_400_BAD_REQUEST, "Bad request.", "bad_request")
+def csrf_failure(request, reason=""):
+    """``CSRF_FAILURE_VIEW``: 403 ``csrf_failed`` (only the admin's forms use CSRF; the API uses bearer tokens)."""
+    detail = "The form was refused: reload the page and send it again (its CSRF cookie or token is missing)."
+    return error_response(status.HTTP_403_FORBIDDEN, detail, "csrf_failed")

@@ -34,8 +34,8 @@ DATABASE_CODES = ("database_unavailable",)
 EXAMPLE_DETAILS = {
     "invalid": {"email": ["Enter a valid email address."]},
     "required": {"username": ["This field is required."]},
-    "bad_request": "Bad request.",
-    "parse_error": "JSON parse error - Expecting value: line 1 column 1 (char 0)",
+    "bad_request": "Malformed request.",
+    "parse_error": "The body is not valid JSON: Expecting value: line 1 column 1 (char 0).",
     "incomplete_upload": "The upload ended before its closing multipart boundary.",
     "nonexistent_time": {"start_datetime": ["2027-03-28 02:30 does not exist in Europe/London."]},
     "ambiguous_time": {"start_datetime": ["2027-10-31 01:30 happens twice in Europe/London; give the offset."]},
@@ -77,6 +77,13 @@ EXAMPLE_DETAILS = {
     "throttle_unavailable": "Throttling is unavailable; retry shortly.",
     "overloaded": "The server is busy; retry shortly.",
     "insufficient_storage": "Not enough disk space to store the upload.",
+    "precondition_failed": "A precondition of the request (If-Match or If-Unmodified-Since) does not hold.",
+    "range_not_satisfiable": "The requested range selects no byte of the file.",
+    "too_many_files": "An upload carries one file only.",
+    "too_many_fields": "A request may carry at most 100 fields.",
+    "csrf_failed": "The form was refused: reload the page and send it again (its CSRF cookie or token is missing).",
+    "not_acceptable": "Could not satisfy the request Accept header.",
+    "unhealthy": "Not ready: database failing.",
 }
 
 #: The error body of `lebrq.errors` as an OpenAPI component (``#/components/schemas/Error``).
@@ -108,10 +115,13 @@ STATUS_SUMMARIES = {
     404: "No such resource, or one the caller may not see",
     405: "The method is not allowed on this path",
     408: "The request body arrived too slowly",
+    406: "No representation matches the request's `Accept` header",
     409: "Conflicts with the current state",
     411: "A request body without a Content-Length header",
+    412: "A precondition of the request (`If-Match`, `If-Unmodified-Since`) does not hold",
     413: "A request body larger than allowed here",
     415: "A body or file of a type not accepted here",
+    416: "The `Range` selects no byte of the file; `Content-Range` gives its size",
     429: "Too many requests; retry after `Retry-After` seconds",
     431: "The request head is too large",
     500: "An unexpected failure",

@@ -41,6 +41,7 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None) or None
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+CSRF_FAILURE_VIEW = "lebrq.errors.csrf_failure"  # the JSON error body (lebrq/errors.py), not an HTML page
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -293,11 +294,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # Swagger UI's assets from the sidecar package (ServeStatic), not a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies apart (`LoginRequest`): minLength 1 where blank is refused
     "PREPROCESSING_HOOKS": ["lebrq.schema.leave_out_aliases"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "lebrq.schema.strip_trailing_slashes",
         "lebrq.schema.add_error_component",
+        "lebrq.schema_links.add_links",
     ],
 }
 

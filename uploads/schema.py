@@ -14,6 +14,8 @@ from .sniffing import ACCEPTED
 #: a kind that accepts images adds ``too_many_pixels``.
 UPLOAD_ERROR_CODES = (
     "incomplete_upload",
+    "too_many_files",
+    "too_many_fields",
     "corrupt_content",
     "metadata_not_removable",
     "payload_too_large",

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from lebrq.exceptions import InsufficientStorage, UploadTooLarge
 from lebrq.http.streaming import release_db_connections
+from lebrq.sizes import upload_too_large_detail
 
 from . import names, scrub, sniffing, verify
 from .models import Upload
@@ -47,7 +48,7 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
     """
     limit = settings.UPLOAD_MAX_BYTES[kind]
     if uploaded.size > limit:
-        raise UploadTooLarge(f"A {kind} upload may be at most {limit} bytes.")
+        raise UploadTooLarge(upload_too_large_detail(kind, limit))
     detected = sniffing.detect(read_head(uploaded), kind)
     check_content(uploaded, detected.mime)  # verified, then private metadata removed
 

@@ -18,6 +18,7 @@ from bookings.filters import PagePagination
 from lebrq.http.conditional import Representation
 from lebrq.http.negotiation import IgnoreClientContentNegotiation
 from lebrq.http.streaming import file_response, settled_mtime
+from lebrq.schema import error_codes
 
 from .models import Upload
 from .parsers import UploadMultiPartParser
@@ -101,6 +102,7 @@ class ServeUploadView(APIView):
             (206, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="One range, or multipart/byteranges."),
             304: OpenApiResponse(description="Not modified since the validator sent (If-None-Match)."),
         },
+        extensions=error_codes("precondition_failed", "range_not_satisfiable"),
     )
     def get(self, request, name: str):
         upload = Upload.objects.filter(name=name).first()

@@ -38,6 +38,7 @@ from rest_framework.permissions import AllowAny
 from lebrq.errors import error_body
 from lebrq.http.admission import EXEMPT_PATHS
 from lebrq.http.guards import header, send_json
+from lebrq.sizes import human_size
 from lebrq.upload_kinds import UPLOAD_PATH
 
 logger = logging.getLogger("lebrq.http")
@@ -116,7 +117,7 @@ def decide(
             return Refusal(411, "Request bodies need a Content-Length header.", "length_required")
         return None
     if max_body is not None and length > max_body:
-        return Refusal(413, f"The request body may be at most {max_body} bytes.", "payload_too_large")
+        return Refusal(413, f"The request body may be at most {human_size(max_body)}.", "payload_too_large")
     return None
 
 

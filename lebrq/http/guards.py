@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from lebrq.errors import error_body, memory_pressure_body
 from lebrq.memory import MemorySampler
+from lebrq.sizes import upload_too_large_detail
 from lebrq.upload_kinds import UPLOAD_PATH
 
 logger = logging.getLogger("lebrq.memory")
@@ -65,7 +66,7 @@ class UploadLimitGuard:
                 if not length.isdigit():
                     return await send_json(send, 400, error_body("Invalid Content-Length header.", "bad_request"))
                 if int(length) > self.limits[kind]:
-                    detail = f"A {kind} upload may be at most {self.limits[kind]} bytes."
+                    detail = upload_too_large_detail(kind, self.limits[kind])
                     return await send_json(send, 413, error_body(detail, "payload_too_large"))
         await self.app(scope, receive, send)
 

@@ -22,6 +22,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol as BaseH11Protocol
 from lebrq.errors import error_body
 from lebrq.http.deadlines import HEAD_END, Deadlines, body_too_slow, head_progress, head_request
 from lebrq.http.gate import AdmissionGate, gate_for
+from lebrq.sizes import human_size
 
 logger = logging.getLogger("lebrq.admission")
 
@@ -189,6 +190,13 @@ class LeBRQProtocolMixin:
             )
             self.transport.close()
 
+    def send_400_response(self, msg: str) -> None:
+        """A request the HTTP parser cannot read (uvicorn answers it in plain text): 400 ``bad_request``."""
+        detail = "The request is not valid HTTP/1.1."
+        body = error_body(detail, "bad_request")
+        self.transport.write(json_error_response(400, "Bad Request", body, ("", "", None)))
+        self.transport.close()
+
     def head_over_limit(self, size: int, request: tuple[str, str, str | None]) -> None:
         """A head of ``size`` bytes (over the limit) was found by the parser: 431 now, or — when it was pipelined
         behind a request still being answered — once that response has ended (reading stops meanwhile).
@@ -202,7 +210,7 @@ class LeBRQProtocolMixin:
         self.refused_head_size = size
         limit = self.deadlines.header_max_bytes
         logger.warning("[Deadline] 431 for %s: request head over %d bytes", self.client, limit)
-        detail = f"The request head (request line and header fields) may be at most {limit} bytes."
+        detail = f"The request head (request line and header fields) may be at most {human_size(limit)}."
         body = error_body(detail, "header_too_large")
         self.transport.write(json_error_response(431, "Request Header Fields Too Large", body, request))
         self.transport.close()

@@ -27,6 +27,7 @@ from django.db import connections
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date
 
+from lebrq.errors import error_response
 from lebrq.http import conditional
 
 logger = logging.getLogger(__name__)
@@ -211,6 +212,13 @@ def file_response(
     return response
 
 
+#: The error body (`lebrq.errors`) of a download whose conditions or range cannot be met: status → (detail, code).
+UNSATISFIED = {
+    412: ("A precondition of the request (If-Match or If-Unmodified-Since) does not hold.", "precondition_failed"),
+    416: ("The requested range selects no byte of the file.", "range_not_satisfiable"),
+}
+
+
 def release_db_connections() -> None:
     """Give this request's database connections back (to the pool) before a long body is streamed.
 
@@ -234,8 +242,8 @@ def _build_response(
     if decision.status == 304:
         # No Content-Length (§8.6); lebrq.middleware.NotModifiedMiddleware removes the "0" CommonMiddleware adds.
         response = HttpResponseNotModified(headers=headers)
-    elif decision.status in (412, 416):
-        response = HttpResponse(status=decision.status)
+    elif decision.status in UNSATISFIED:
+        response = error_response(decision.status, *UNSATISFIED[decision.status])
         if decision.content_range:
             response.headers["Content-Range"] = decision.content_range
     else:

@@ -22,7 +22,15 @@ def test_others_get_status_and_failing_only(settings):
     settings.HEALTH_DISK_MIN_FREE_PERCENT = 100.1
     failing = Client().get("/api/health/detailed", **REMOTE)
     assert failing.status_code == 503
-    assert failing.json() == {"status": "unhealthy", "failing": ["media_root", "file_upload_temp_dir"]}
+    detail = "Not ready: media_root, file_upload_temp_dir failing."
+    assert failing.json() == {
+        "status": "unhealthy",
+        "failing": ["media_root", "file_upload_temp_dir"],
+        "detail": detail,
+        "success": False,
+        "message": detail,
+        "code": "unhealthy",
+    }
 
 
 def test_staff_token_sees_the_details_from_anywhere(staff, customer):

@@ -3,6 +3,7 @@
 (The real thing — an exhausted pool, a stopped MariaDB — is in tests/live/test_faults_live.py.)
 """
 
+import json
 from unittest import mock
 
 import pytest
@@ -162,3 +163,80 @@ def test_the_memory_body_is_one_shape():
         "error_type": "memory_error",
         "retry_after": 4,
     }
+
+
+@pytest.mark.parametrize(
+    ("size", "words"),
+    [(0, "0 bytes"), (1, "1 byte"), (1023, "1023 bytes"), (1024, "1 KiB"), (16384, "16 KiB"), (2_621_440, "2.5 MiB"),
+     (15 * 2**20, "15 MiB"), (25 * 2**20 + 1, "25 MiB"), (2**31, "2 GiB"), (3 * 2**29, "1.5 GiB")],
+)  # fmt: skip
+def test_human_size(size, words):
+    from lebrq.sizes import human_size
+
+    assert human_size(size) == words
+
+
+@pytest.mark.parametrize(
+    ("kind", "limit", "sentence"),
+    [
+        ("image", 15 * 2**20, "An image upload may be at most 15 MiB."),
+        ("video", 2**31, "A video upload may be at most 2 GiB."),
+        ("document", 25 * 2**20, "A document upload may be at most 25 MiB."),
+    ],
+)
+def test_upload_too_large_detail(kind, limit, sentence):
+    from lebrq.sizes import upload_too_large_detail
+
+    assert upload_too_large_detail(kind, limit) == sentence
+
+
+def _shape(response, status_code, code, detail):
+    assert (response.status_code, response["Content-Type"]) == (status_code, "application/json")
+    assert json.loads(response.content) == {"detail": detail, "success": False, "message": detail, "code": code}
+
+
+def test_django_handlers_answer_the_error_body(rf, settings):
+    from django.core.exceptions import RequestDataTooBig, SuspiciousFileOperation, TooManyFilesSent
+
+    from lebrq import errors
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+    request = rf.get("/")
+    _shape(
+        errors.handler400(request, TooManyFilesSent("settings.X")),
+        400,
+        "too_many_files",
+        "An upload carries one file only.",
+    )
+    _shape(errors.handler400(request, RequestDataTooBig("settings.X")), 413, "payload_too_large",
+           "The request body may be at most 2.5 MiB.")  # fmt: skip
+    _shape(errors.handler400(request, SuspiciousFileOperation("/etc")), 400, "bad_request", "Malformed request.")
+    _shape(errors.handler403(request), 403, "permission_denied", "You do not have permission to do this.")
+    _shape(errors.handler404(request), 404, "not_found", "Not found.")
+    _shape(errors.handler500(request), 500, "server_error", "Internal server error.")
+    detail = "The form was refused: reload the page and send it again (its CSRF cookie or token is missing)."
+    _shape(errors.csrf_failure(request, "CSRF cookie not set."), 403, "csrf_failed", detail)
+
+
+def test_the_url_configuration_names_every_handler():
+    from lebrq import urls
+
+    assert (urls.handler400, urls.handler403, urls.handler404, urls.handler500) == (
+        "lebrq.errors.handler400",
+        "lebrq.errors.handler403",
+        "lebrq.errors.handler404",
+        "lebrq.errors.handler500",
+    )
+
+
+def test_the_readme_table_of_error_codes_is_error_codes():
+    from pathlib import Path
+
+    from lebrq.errors import ERROR_CODES, README_TABLE_MARKERS, error_codes_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    begin, end = README_TABLE_MARKERS
+    table = readme[readme.index(begin) + len(begin) : readme.index(end)].strip()
+    assert table == error_codes_markdown(), "README.md: paste lebrq.errors.error_codes_markdown() between the markers"
+    assert len(table.splitlines()) == 2 + sum(len(codes) for codes in ERROR_CODES.values())
+    assert "| 416 | `range_not_satisfiable` |" in table

@@ -126,6 +126,8 @@ def test_each_operation_documents_the_errors_it_can_answer(schema):
         "parse_error",
         "invalid",
         "incomplete_upload",
+        "too_many_files",
+        "too_many_fields",
         "corrupt_content",
         "metadata_not_removable",
     ]

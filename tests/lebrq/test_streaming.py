@@ -6,6 +6,7 @@ import contextlib
 import email.parser
 import email.policy
 import gc
+import json
 import logging
 import os
 import random
@@ -255,7 +256,11 @@ def test_precondition_failed(data_file):
     response = respond(data_file, headers={"If-Match": '"another"'})
     assert response.status_code == 412
     assert not response.streaming
-    assert response.content == b""
+    detail = "A precondition of the request (If-Match or If-Unmodified-Since) does not hold."
+    assert (response["Content-Type"], json.loads(response.content)) == (
+        "application/json",
+        {"detail": detail, "success": False, "message": detail, "code": "precondition_failed"},
+    )
     assert "Content-Range" not in response
 
 
@@ -264,7 +269,11 @@ def test_range_not_satisfiable(data_file):
     assert response.status_code == 416
     assert not response.streaming
     assert response["Content-Range"] == f"bytes */{SIZE}"
-    assert response.content == b""
+    detail = "The requested range selects no byte of the file."
+    assert (response["Content-Type"], json.loads(response.content)) == (
+        "application/json",
+        {"detail": detail, "success": False, "message": detail, "code": "range_not_satisfiable"},
+    )
 
 
 def test_cache_control_can_be_changed_or_left_out(data_file):

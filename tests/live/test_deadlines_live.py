@@ -86,7 +86,7 @@ def test_request_head_over_16_kib_is_431_json(server, size):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             connection.sendall(head)  # the server may answer and close before the whole head is sent
         status, _, body = read_response(connection)
-    detail = "The request head (request line and header fields) may be at most 16384 bytes."
+    detail = "The request head (request line and header fields) may be at most 16 KiB."
     assert status == 431
     assert json.loads(body) == {"detail": detail, "success": False, "message": detail, "code": "header_too_large"}
 
@@ -119,7 +119,7 @@ def test_pipelined_request_head_over_16_kib_is_431_json(server, size):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             connection.sendall(first + second)
         (first_status, _), (status, body) = responses_until_closed(connection)
-    detail = "The request head (request line and header fields) may be at most 16384 bytes."
+    detail = "The request head (request line and header fields) may be at most 16 KiB."
     assert (first_status, status) == (200, 431)
     assert json.loads(body) == {"detail": detail, "success": False, "message": detail, "code": "header_too_large"}
 

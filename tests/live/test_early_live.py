@@ -72,7 +72,7 @@ def test_get_with_a_body_is_413(server):
 
 def test_json_body_above_data_upload_max_memory_size_is_413(server):
     status, _, body = head_only(server, "POST", "/api/auth/login", BIG)
-    detail = "The request body may be at most 2621440 bytes."
+    detail = "The request body may be at most 2.5 MiB."
     assert (status, body) == (413, shape(detail, "payload_too_large"))
 
 

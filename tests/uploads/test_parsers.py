@@ -79,8 +79,8 @@ def test_too_many_files_is_400_and_leaves_nothing(customer_api, photo, settings)
     body = part(b"file", photo, b"a.jpg") + part(b"file", photo, b"b.jpg") + b"--" + BOUNDARY + b"--\r\n"
     response = post_raw(customer_api, body)
     assert response.status_code == 400
-    assert response.json()["code"] == "bad_request"
-    assert response.json()["message"] == "The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES."
+    detail = "An upload carries one file only."
+    assert response.json() == {"detail": detail, "success": False, "message": detail, "code": "too_many_files"}
     assert Upload.objects.count() == 0
     assert media_files(settings) == []
     assert list(Path(settings.FILE_UPLOAD_TEMP_DIR).iterdir()) == []
@@ -92,9 +92,8 @@ def test_too_many_fields_is_400_and_leaves_nothing(customer_api, photo, settings
     body = part(b"file", photo, b"a.jpg") + fields + b"--" + BOUNDARY + b"--\r\n"
     response = post_raw(customer_api, body)
     assert response.status_code == 400
-    assert response.json()["message"] == (
-        "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."
-    )
+    detail = "A request may carry at most 5 fields."
+    assert response.json() == {"detail": detail, "success": False, "message": detail, "code": "too_many_fields"}
     assert Upload.objects.count() == 0
     assert media_files(settings) == []
     assert list(Path(settings.FILE_UPLOAD_TEMP_DIR).iterdir()) == []
