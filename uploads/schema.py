@@ -30,7 +30,7 @@ class BinaryFileField(serializers.FileField):
     """A file field documented as ``format: binary`` (Swagger UI offers a file chooser), not as a URI."""
 
 
-class UploadRequestSerializer(serializers.Serializer):
+class UploadFileSerializer(serializers.Serializer):
     """The upload's multipart form: one field ``file``."""
 
     file = BinaryFileField(help_text="The file; its type is decided by its bytes, not by its name.")

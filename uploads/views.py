@@ -22,7 +22,7 @@ from lebrq.schema import error_codes
 
 from .models import Upload
 from .parsers import UploadMultiPartParser
-from .schema import UploadRequestSerializer, UploadSchema
+from .schema import UploadFileSerializer, UploadSchema
 from .services import delete_upload, store_upload
 
 #: Shown inline (a browser renders them in place); every other stored file downloads as an attachment.
@@ -56,7 +56,7 @@ class UploadView(APIView):
     kind: str = ""
 
     @extend_schema(
-        request={"multipart/form-data": UploadRequestSerializer},
+        request={"multipart/form-data": UploadFileSerializer},
         responses={201: UploadSerializer},
     )
     def post(self, request):

@@ -100,13 +100,14 @@ def test_uploads_are_one_operation_per_kind_and_the_aliases_are_left_out(schema)
 
 
 def test_upload_bodies_are_a_multipart_form_with_a_binary_file(schema):
-    component = schema["components"]["schemas"]["UploadRequest"]
+    component = schema["components"]["schemas"]["UploadFileRequest"]
     assert component["required"] == ["file"]
     assert {name: field["format"] for name, field in component["properties"].items()} == {"file": "binary"}
     for kind in UPLOAD_KINDS:
         body = schema["paths"][f"/api/uploads/{kind}"]["post"]["requestBody"]
         assert body["required"] is True
-        assert body["content"] == {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/UploadRequest"}}}
+        form = {"schema": {"$ref": "#/components/schemas/UploadFileRequest"}}
+        assert body["content"] == {"multipart/form-data": form}
 
 
 def test_upload_descriptions_give_the_kinds_types_and_size(schema):
