@@ -8,12 +8,19 @@ output, then prints the command's exit status (``-echo3 ${status}``) and ``{read
 caller's timeout, or that has died, is killed and a new one started for the next command. A process idle for
 `IDLE_SECONDS` is ended (it holds about 75 MB once its modules are loaded), by one watchdog thread per tool.
 
+ExifTool never ends by itself when its standard input closes (``-stay_open`` keeps reading past the end of the
+file), so a worker that dies without `StayOpenExifTool.close` — killed, restarted by gunicorn, crashed — would leave
+it running for good. It is therefore started through util-linux's ``setpriv --pdeathsig KILL`` where that exists
+(every Debian system): the kernel kills it when the thread that started it ends (prctl PR_SET_PDEATHSIG), which
+with the worker's long-lived threads means when the worker process ends; the next command starts another.
+
 Arguments are given one a line, so a file name must not hold a line break (ours are the upload's temporary path
 or a stored path, both made by us) and must not start with ``-`` (they are absolute).
 """
 
 import os
 import selectors
+import shutil
 import subprocess
 import threading
 import time
@@ -24,6 +31,8 @@ STDERR_READY = "{stderr-ready}"
 STDOUT_READY = "{ready}"
 #: Seconds without a command after which the ExifTool process is ended (the next command starts another).
 IDLE_SECONDS = 60.0
+#: The command ExifTool is started through: killed by the kernel when its starting thread ends (see above).
+LAUNCHER = ("setpriv", "--pdeathsig", "KILL") if shutil.which("setpriv") else ()
 
 
 @dataclass(frozen=True)
@@ -105,7 +114,11 @@ class StayOpenExifTool:
     def _running(self) -> subprocess.Popen:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(  # noqa: S603 -- our executable and fixed arguments
-                [self.executable, "-stay_open", "True", "-@", "-", "-common_args", "-m", "-charset", "filename=utf8"],
+                [
+                    *LAUNCHER,
+                    self.executable,
+                    *("-stay_open", "True", "-@", "-", "-common_args", "-m", "-charset", "filename=utf8"),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

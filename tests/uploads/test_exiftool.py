@@ -4,6 +4,8 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -70,3 +72,31 @@ def test_an_idle_process_is_ended(tool, monkeypatch):
     with pytest.raises(ProcessLookupError):
         os.kill(idle, 0)
     assert tool.run("-ver", timeout=30).returncode == 0  # started again
+
+
+def test_the_process_ends_with_a_worker_killed_without_closing_it():
+    """ExifTool keeps reading its closed standard input for ever (-stay_open): a worker killed by SIGKILL must not
+    leave it running (75 MB each, one per restart)."""
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, shutil, signal; from uploads.exiftool import StayOpenExifTool; "
+            "tool = StayOpenExifTool(shutil.which('exiftool')); tool.run('-ver', timeout=30); "
+            "print(tool.pid, flush=True); os.kill(os.getpid(), signal.SIGKILL)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worker.returncode == -signal.SIGKILL
+    orphan = int(worker.stdout)
+    for _ in range(50):
+        try:
+            os.kill(orphan, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(orphan, signal.SIGKILL)
+        pytest.fail(f"ExifTool {orphan} outlived its worker")
