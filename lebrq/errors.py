@@ -36,6 +36,7 @@ UNREACHABLE_ERROR_NUMBERS = frozenset({2002, 2003, 2005, 2006, 2013, 2055, 1040,
 
 DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; retry shortly."
 INVOICE_BUSY_DETAIL = "Invoices are being rendered at capacity; retry shortly."
+UPLOAD_CHECKS_BUSY_DETAIL = "Uploads are being checked at capacity; retry shortly."
 MEMORY_PRESSURE = "memory_pressure"
 
 #: The project's own exceptions as HTTP: class → (status, code, detail). A ``None`` detail is the exception's
@@ -54,6 +55,7 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.TooManyPixels: (413, "too_many_pixels", None),
     domain.CorruptContent: (400, "corrupt_content", None),
     domain.MetadataNotRemovable: (400, "metadata_not_removable", None),
+    domain.UploadChecksBusy: (503, "upload_checks_busy", UPLOAD_CHECKS_BUSY_DETAIL),
     domain.InsufficientStorage: (507, "insufficient_storage", None),
 }
 
@@ -113,6 +115,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         MEMORY_PRESSURE: "memory is short: load is shed, or a MemoryError was caught",
         "database_unavailable": "the database cannot be reached or has no free connection",
         "invoice_busy": "invoice renders are at capacity",
+        "upload_checks_busy": "every upload-check thread stayed busy for DB_POOL_TIMEOUT seconds",
         "throttle_unavailable": "the cache holding the throttle counters cannot be reached",
         "overloaded": "more requests at once than the worker's concurrency limit, past ADMISSION_QUEUE_TIMEOUT",
     },
@@ -177,10 +180,11 @@ def memory_pressure_body(message: str, retry_after: int) -> dict:
 
 def domain_error(exc: domain.DomainError) -> tuple[int, str, str, dict[str, str]] | None:
     """``(status, code, detail, headers)`` for one of the project's own exceptions (`DOMAIN_ERRORS`), or None
-    for one that is not mapped (a server error). `InvoiceBusy` adds ``Retry-After``."""
+    for one that is not mapped (a server error). `InvoiceBusy` and `UploadChecksBusy` add ``Retry-After``."""
     for cls, (status_code, code, detail) in DOMAIN_ERRORS.items():
         if isinstance(exc, cls):
-            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.InvoiceBusy) else {}
+            busy = isinstance(exc, domain.InvoiceBusy | domain.UploadChecksBusy)
+            headers = {"Retry-After": str(exc.retry_after)} if busy else {}
             return status_code, code, detail or str(exc), headers
     return None
 
