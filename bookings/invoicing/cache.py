@@ -25,6 +25,7 @@ from pathlib import Path
 import reportlab
 import xhtml2pdf
 from django.conf import settings
+from django.db import connection
 
 from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable
 from lebrq.http.executor import RequestThreadTimeout
@@ -136,6 +137,13 @@ def discard_cached_invoices(booking_reference: str) -> int:
     """Remove every cached revision of a booking (one that no longer has an invoice); returns the count."""
     forget_latest(booking_reference)
     return prune_revisions(booking_cache_dir(booking_reference))
+
+
+def _release_db_connection() -> None:
+    """Give the request's database connection back (to the pool) before a render of up to seconds: the response
+    needs no more queries. Not inside a transaction, which would be broken by it."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 @dataclass(frozen=True)
@@ -283,9 +291,8 @@ def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf
 
 def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it in the
-    calling thread (`prepare_invoice`, then `PendingRender.render` waiting at most settings.INVOICE_RENDER_WAIT
-    seconds). The calling thread keeps its database connection (a request thread's is kept for its next request:
-    `lebrq.http.executor`); the views render on the render executor instead (`render_in_executor`).
+    calling thread, after giving its database connection back (`prepare_invoice`, then `PendingRender.render`
+    waiting at most settings.INVOICE_RENDER_WAIT seconds).
 
     Raises `InvoiceNotAvailable` for a cancelled or rejected booking, `InvoiceBusy` when no render slot came free
     in time, `InvoiceRenderError` when xhtml2pdf fails.
@@ -293,6 +300,7 @@ def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     prepared = prepare_invoice(booking, now)
     if isinstance(prepared, InvoicePdf):
         return prepared
+    _release_db_connection()
     return prepared.render(time.monotonic() + settings.INVOICE_RENDER_WAIT)
 
 

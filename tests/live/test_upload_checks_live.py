@@ -20,12 +20,12 @@ from lebrq.tempfiles import SCRUB_LINK_INFIX
 
 pytestmark = pytest.mark.live
 
-CHECK_SECONDS = 3  # each upload's ExifTool command; DB_POOL_TIMEOUT is 1
+CHECK_SECONDS = 5  # each upload's ExifTool command; DB_POOL_TIMEOUT is 1
 
 
 @pytest.fixture
 def slow_checks(server_factory, tmp_path):
-    """A worker with 2 request threads, 2 check threads, a 1 s wait for either, and ExifTool taking 3 s a file."""
+    """A worker with 2 request threads, 2 check threads, a 1 s wait for either, and ExifTool taking 5 s a file."""
     marks = tmp_path / "marks"
     marks.mkdir()
     wrapper = tmp_path / "exiftool"
@@ -58,7 +58,7 @@ def wait_for(condition, timeout: float = 30) -> None:
 
 
 def test_reads_answer_while_checks_take_every_check_thread(slow_checks, shared_media):
-    """Two uploads take both check threads for 3 s each (one after the other in ExifTool, which runs one command at
+    """Two uploads take both check threads for 5 s each (one after the other in ExifTool, which runs one command at
     a time); with the checks in the 2 request threads, reads would find none free and get 503 after 1 s."""
     photo = (shared_media / "camera-with-gps.jpg").read_bytes()
     with slow_checks.client() as client:
@@ -109,7 +109,7 @@ def test_a_client_that_leaves_during_its_check_leaves_nothing(slow_checks, share
     token_headers = {"Authorization": f"Bearer {slow_checks.token()}"}
     with (
         httpx.Client(base_url=slow_checks.url, headers=token_headers, timeout=1) as leaving,
-        pytest.raises(httpx.ReadTimeout),  # gone 1 s into its 3 s check
+        pytest.raises(httpx.ReadTimeout),  # gone 1 s into its 5 s check
     ):
         leaving.post("/api/uploads/image", files={"file": ("gone.jpg", photo)})
     assert count(slow_checks.marks, "started") == 1
