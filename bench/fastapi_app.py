@@ -6,17 +6,21 @@ same JSON.
 - ``GET /api/venues``: active venues (by name, id) with their active spaces (by name, id).
 - ``GET /api/bookings``: the caller's bookings, newest first, page 1 of 20, with items and payments, in
   ``{items, pagination}``; the token is our own HS256 JWT (djangorestframework-simplejwt, signed with
-  ``SECRET_KEY``), checked and its user loaded as the original's ``get_current_user`` did.
+  ``SECRET_KEY``), checked and its user loaded as the original's ``get_current_user`` did. Each booking also
+  carries what ours computes: its cancellation deadline (``CANCEL_CUTOFF`` hours before an approved, confirmed
+  or paid booking's start; a pending one's start) and its money (GST at ``GST_RATE_PERCENT``, CGST + SGST, the
+  grand total rounded to the rupee, the successful payments, the balance).
 
 Environment: ``PEER_DATABASE_URL`` (``sqlite+aiosqlite:///path`` or ``mysql+asyncmy://user@host:port/name``),
 ``SECRET_KEY``, ``TIME_ZONE`` (``Asia/Kolkata``: datetimes are written in it, as DRF does), ``PEER_POOL_SIZE``
-and ``PEER_MAX_OVERFLOW`` (2 and 2, ours' defaults). Run: ``uvicorn bench.fastapi_app:app``.
+and ``PEER_MAX_OVERFLOW`` (2 and 2, ours' defaults), ``CANCEL_CUTOFF`` (24) and ``GST_RATE_PERCENT`` (18), as ours.
+Run: ``uvicorn bench.fastapi_app:app``.
 """
 
 import math
 import os
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -30,6 +34,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, joinedload, mapped_column, r
 ZONE = ZoneInfo(os.environ.get("TIME_ZONE", "Asia/Kolkata"))
 SECRET_KEY = os.environ["SECRET_KEY"]
 DATABASE_URL = os.environ["PEER_DATABASE_URL"]
+CANCEL_CUTOFF = timedelta(hours=int(os.environ.get("CANCEL_CUTOFF", "24")))
+GST_RATE = Decimal(os.environ.get("GST_RATE_PERCENT", "18"))
+PAISA, RUPEE = Decimal("0.01"), Decimal("1")
 
 if DATABASE_URL.startswith("sqlite"):
     engine = create_async_engine(DATABASE_URL)
@@ -83,6 +90,7 @@ class Booking(Base):
     booking_reference: Mapped[str]
     customer_id: Mapped[int]
     space_id: Mapped[int] = mapped_column(ForeignKey("bookings_space.id"))
+    price_per_hour: Mapped[Decimal | None]
     start_datetime: Mapped[datetime]
     end_datetime: Mapped[datetime]
     attendees: Mapped[int]
@@ -186,9 +194,18 @@ class BookingOut(BaseModel):
     end_datetime: When
     attendees: int
     status: str
+    cancellation_deadline: When
     event_type: str
     customer_note: str
     total_amount: Money
+    tax: Money
+    cgst: Money
+    sgst: Money
+    igst: Money
+    round_off: Money
+    grand_total: Money
+    amount_paid: Money
+    balance_due: Money
     billing_name: str
     billing_phone: str
     billing_email: str
@@ -213,6 +230,43 @@ class Pagination(BaseModel):
 class BookingPage(BaseModel):
     items: list[BookingOut]
     pagination: Pagination
+
+
+def _paise(amount: Decimal) -> Decimal:
+    return amount.quantize(PAISA, rounding=ROUND_HALF_UP)
+
+
+def cancellation_deadline(booking: Booking) -> datetime | None:
+    """Until when the customer may cancel: a pending booking until its start, an approved, confirmed or paid one
+    until CANCEL_CUTOFF before it; None otherwise."""
+    if booking.status == "pending":
+        return booking.start_datetime
+    if booking.status in ("approved", "confirmed", "paid"):
+        return booking.start_datetime - CANCEL_CUTOFF
+    return None
+
+
+def money(booking: Booking) -> dict[str, Decimal]:
+    """The booking's GST totals: the rental (elapsed hours × the booking's or its space's hourly rate) and its
+    items, each rounded to paise; CGST and SGST at half GST_RATE each; the grand total rounded to the rupee."""
+    hours = Decimal(int((booking.end_datetime - booking.start_datetime).total_seconds())) / 3600
+    rate = booking.space.price_per_hour if booking.price_per_hour is None else booking.price_per_hour
+    lines = [_paise(hours * rate), *(_paise(Decimal(item.quantity) * item.unit_price) for item in booking.items)]
+    taxable = _paise(sum(lines, Decimal(0)))
+    half = _paise(taxable * (GST_RATE / 2) / 100)
+    before = taxable + half + half
+    grand_total = before.quantize(RUPEE, rounding=ROUND_HALF_UP).quantize(PAISA)
+    paid = _paise(sum((p.amount for p in booking.payments if p.status == "success"), Decimal(0)))
+    return {
+        "tax": half + half,
+        "cgst": half,
+        "sgst": half,
+        "igst": Decimal(0),
+        "round_off": grand_total - before,
+        "grand_total": grand_total,
+        "amount_paid": paid,
+        "balance_due": grand_total - paid,
+    }
 
 
 app = FastAPI()
@@ -276,6 +330,8 @@ async def bookings(user: Annotated[User, Depends(current_user)], db: Annotated[A
         BookingOut.model_validate(
             {
                 **{column: getattr(b, column) for column in BookingOut.model_fields if hasattr(Booking, column)},
+                "cancellation_deadline": cancellation_deadline(b),
+                **money(b),
                 "space": SpaceOut.model_validate(b.space, from_attributes=True),
                 "venue_name": b.space.venue.name,
                 "items": [BookingItemOut.model_validate(i, from_attributes=True) for i in b.items],

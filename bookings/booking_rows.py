@@ -22,6 +22,8 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
 
+from lebrq.db.prepared import PreparedValues
+
 from . import money, rules
 from .models import Booking, BookingItem, Payment, Space
 from .serializers import (
@@ -120,6 +122,11 @@ def _values(model: type[Model], columns: tuple[str, ...]) -> QuerySet:
     return model._default_manager.values(*columns)
 
 
+#: The items and the payments of a list of bookings, by id: compiled once per number of bookings (`PreparedValues`).
+_ITEM_ROWS = PreparedValues(lambda ids: _values(BookingItem, ITEM_COLUMNS).filter(booking_id__in=ids).order_by("id"))
+_PAYMENT_ROWS = PreparedValues(lambda ids: _values(Payment, PAYMENT_COLUMNS).filter(booking_id__in=ids).order_by("id"))
+
+
 def booking_values() -> QuerySet:
     """All bookings as rows of `BOOKING_COLUMNS`, the columns `bookings` reads: filter, order and slice it, then
     pass it to `bookings` (any other queryset of bookings is turned into such rows there)."""
@@ -141,12 +148,12 @@ def bookings(queryset: QuerySet, *, staff: bool) -> list[dict]:
     ids = [row["id"] for row in rows]
     items: dict[int, list[dict]] = defaultdict(list)
     amounts: dict[int, dict[str, list]] = defaultdict(lambda: {"lines": [], "paid": []})
-    for row in _values(BookingItem, ITEM_COLUMNS).filter(booking_id__in=ids).order_by("id"):
+    for row in _ITEM_ROWS.rows(ids):
         items[row["booking_id"]].append(_build(ITEM_SPECS, row))
         amounts[row["booking_id"]]["lines"].append((row["name"], row["hsn_sac"], row["quantity"], row["unit_price"]))
     payments: dict[int, list[dict]] = defaultdict(list)
     zones = {row["id"]: row[ZONE_COLUMN] for row in rows}
-    for row in _values(Payment, PAYMENT_COLUMNS).filter(booking_id__in=ids).order_by("id"):
+    for row in _PAYMENT_ROWS.rows(ids):
         payment = _build(PAYMENT_SPECS, row)
         payment["paid_at"] = local_datetime(row["paid_at"], zones[row["booking_id"]])
         payments[row["booking_id"]].append(payment)
@@ -158,6 +165,10 @@ def bookings(queryset: QuerySet, *, staff: bool) -> list[dict]:
 VENUE_COLUMNS = ("id", "name", "address", "city", "state")
 SPACE_COLUMNS = ("id", "venue_id", "name", "capacity", "price_per_hour")
 _PRICE_PER_HOUR = _decimal(Space, "price_per_hour")
+#: The active spaces of a list of venues, by name and id (compiled once per number of venues).
+_ACTIVE_SPACE_ROWS = PreparedValues(
+    lambda ids: _values(Space, SPACE_COLUMNS).filter(venue_id__in=ids, is_active=True).order_by("name", "id")
+)
 
 
 def venues(queryset: QuerySet) -> list[dict]:
@@ -167,8 +178,7 @@ def venues(queryset: QuerySet) -> list[dict]:
     if not rows:
         return []
     spaces: dict[int, list[dict]] = defaultdict(list)
-    active = _values(Space, SPACE_COLUMNS).filter(venue_id__in=[row["id"] for row in rows], is_active=True)
-    for space in active.order_by("name", "id"):
+    for space in _ACTIVE_SPACE_ROWS.rows([row["id"] for row in rows]):
         space["price_per_hour"] = _PRICE_PER_HOUR(space["price_per_hour"])
         spaces[space["venue_id"]].append(space)
     return [{**row, "spaces": spaces[row["id"]]} for row in rows]

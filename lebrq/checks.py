@@ -16,6 +16,7 @@ called by `lebrq.asgi`) refuse to go on; warnings (``lebrq.W0xx``) are reported 
 - ``lebrq.E009``: ``DB_CONNECT_TIMEOUT`` is not a positive number of seconds.
 - ``lebrq.E010``: ``SECURE_PROXY_SSL_HEADER`` is set but not a (header, value) pair.
 - ``lebrq.E011``: ``DOWNLOAD_OFFLOAD`` is neither ``x-accel`` nor empty (``off``).
+- ``lebrq.E012``: ``UPLOAD_CHECK_THREADS`` is below 1 (no upload could ever be checked).
 - ``lebrq.W001``: ``FILE_UPLOAD_TEMP_DIR`` is on another filesystem than ``MEDIA_ROOT``: a finished upload is then
   copied into place instead of renamed.
 """
@@ -104,6 +105,20 @@ def check_invoice_renders(**kwargs) -> list[checks.CheckMessage]:
     ]
 
 
+def check_upload_check_threads(**kwargs) -> list[checks.CheckMessage]:
+    """lebrq.E012: ``UPLOAD_CHECK_THREADS`` ≥ 1 (threads per process verifying and scrubbing uploads)."""
+    value = settings.UPLOAD_CHECK_THREADS
+    if _is_int(value) and value >= 1:
+        return []
+    return [
+        checks.Error(
+            f"UPLOAD_CHECK_THREADS must be at least 1 thread, got {value!r}.",
+            hint="With no check thread every image or video upload would wait DB_POOL_TIMEOUT seconds and get 503.",
+            id="lebrq.E012",
+        )
+    ]
+
+
 def check_database_pool(**kwargs) -> list[checks.CheckMessage]:
     """lebrq.E006–E009: the per-process MariaDB/MySQL pool (connections, seconds)."""
     errors = []
@@ -173,6 +188,7 @@ SETTINGS_CHECKS = (
     check_upload_memory_size,
     check_memory_protection,
     check_invoice_renders,
+    check_upload_check_threads,
     check_database_pool,
     check_deployment_switches,
     check_temp_dir_placement,

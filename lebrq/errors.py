@@ -46,6 +46,7 @@ UNREACHABLE_ERROR_NUMBERS = frozenset({2002, 2003, 2005, 2006, 2013, 2055, 1040,
 
 DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; retry shortly."
 INVOICE_BUSY_DETAIL = "Invoices are being rendered at capacity; retry shortly."
+UPLOAD_CHECKS_BUSY_DETAIL = "Uploads are being checked at capacity; retry shortly."
 MEMORY_PRESSURE = "memory_pressure"
 
 #: The project's own exceptions as HTTP: class → (status, code, detail). A ``None`` detail is the exception's
@@ -64,6 +65,7 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.TooManyPixels: (413, "too_many_pixels", None),
     domain.CorruptContent: (400, "corrupt_content", None),
     domain.MetadataNotRemovable: (400, "metadata_not_removable", None),
+    domain.UploadChecksBusy: (503, "upload_checks_busy", UPLOAD_CHECKS_BUSY_DETAIL),
     domain.InsufficientStorage: (507, "insufficient_storage", None),
 }
 
@@ -108,8 +110,8 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "slot_conflict": "the slot overlaps an approved, confirmed or paid booking",
         "duplicate_booking": "the customer already has a pending or held booking of the space overlapping it",
         "not_cancellable": "the booking's status does not allow cancelling it",
-        "cancellation_window_closed": "too late to cancel: after the start (pending), or within the cancellation cut-off (hours before the start)"
-        " of it (approved, confirmed, paid)",
+        "cancellation_window_closed": "too late to cancel: after the start (pending), or within the cancellation"
+        " cut-off before it (approved, confirmed, paid)",
         "invoice_issued": "the booking has a numbered tax invoice",
         "invoice_not_available": "a cancelled or rejected booking has no invoice",
     },
@@ -135,6 +137,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         MEMORY_PRESSURE: "the server is short of memory and sheds load",
         "database_unavailable": "the database cannot be reached or has no free connection",
         "invoice_busy": "invoice renders are at capacity",
+        "upload_checks_busy": "every upload-check thread stayed busy past the wait allowed",
         "throttle_unavailable": "the cache holding the throttle counters cannot be reached",
         "overloaded": "more requests at once than the worker's concurrency limit",
         "unhealthy": "a readiness check fails (`GET /api/health/detailed`; `failing` names the checks)",
@@ -227,10 +230,11 @@ def memory_pressure_body(message: str, retry_after: int) -> dict:
 
 def domain_error(exc: domain.DomainError) -> tuple[int, str, str, dict[str, str]] | None:
     """``(status, code, detail, headers)`` for one of the project's own exceptions (`DOMAIN_ERRORS`), or None
-    for one that is not mapped (a server error). `InvoiceBusy` adds ``Retry-After``."""
+    for one that is not mapped (a server error). `InvoiceBusy` and `UploadChecksBusy` add ``Retry-After``."""
     for cls, (status_code, code, detail) in DOMAIN_ERRORS.items():
         if isinstance(exc, cls):
-            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.InvoiceBusy) else {}
+            busy = isinstance(exc, domain.InvoiceBusy | domain.UploadChecksBusy)
+            headers = {"Retry-After": str(exc.retry_after)} if busy else {}
             return status_code, code, detail or str(exc), headers
     return None
 

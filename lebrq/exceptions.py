@@ -111,6 +111,16 @@ class MetadataNotRemovable(ContentRejected):
     """ExifTool failed on the file, or the file carries private metadata that cannot be removed."""
 
 
+class UploadChecksBusy(DomainError):
+    """Every upload-check thread stayed busy (verifying and scrubbing other uploads) for settings.DB_POOL_TIMEOUT
+    seconds (`uploads.checking`). ``retry_after`` is the whole number of seconds a client should wait before
+    retrying (settings.UPLOAD_RETRY_AFTER)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Uploads are being checked at capacity; retry in {retry_after} seconds.")
+        self.retry_after = retry_after
+
+
 class InsufficientStorage(DomainError):
     """No space left on the device (ENOSPC) to receive or store an upload or a request body."""
 

@@ -193,6 +193,8 @@ UPLOAD_RETRY_AFTER = env.int("UPLOAD_RETRY_AFTER", default=5)
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
 # The ExifTool executable that strips location and device metadata from images and videos.
 EXIFTOOL_PATH = env.str("EXIFTOOL_PATH", default="exiftool")
+# Threads per worker process that verify and scrub uploads (uploads/checking.py), apart from the request threads.
+UPLOAD_CHECK_THREADS = env.int("UPLOAD_CHECK_THREADS", default=2)
 # --- end upload content checks ---
 # Size of each read when a file or PDF is streamed out, in bytes.
 STREAM_CHUNK_SIZE = 64 * 1024

@@ -8,7 +8,6 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from lebrq.exceptions import InsufficientStorage, UploadTooLarge
-from lebrq.http.streaming import release_db_connections
 from lebrq.sizes import upload_too_large_detail
 
 from . import names, scrub, sniffing, verify
@@ -27,31 +26,30 @@ def check_content(uploaded: UploadedFile, mime: str) -> None:
     """Verify the temporary file of ``uploaded`` as ``mime`` (`verify.verify_file`) and strip its private metadata
     in place (`scrub.scrub_file`); when that changed it, ``uploaded.size`` and ``uploaded.sha256`` are updated to
     the bytes that will be stored. Raises (`lebrq.exceptions`) `TooManyPixels`, `Unverifiable` (a type no
-    verifier accepts), `CorruptContent` or `MetadataNotRemovable`.
+    verifier accepts), `CorruptContent` or `MetadataNotRemovable`. CPU and disk only, no database: the upload
+    view runs it on the upload-check executor (`uploads.checking`).
     """
     path = uploaded.temporary_file_path()
-    release_db_connections()  # decoding and ExifTool take CPU seconds: no pooled connection is held meanwhile
     verify.verify_file(path, mime)
     result = scrub.scrub_file(path, mime)
     if result.changed:
         uploaded.size, uploaded.sha256 = result.size, result.sha256
 
 
-def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
-    """Validate ``uploaded`` for ``kind`` and make it permanent; returns the saved `Upload` row.
-
-    The temporary file (already on disk, with ``sha256`` computed by the upload handler) is renamed into
-    MEDIA_ROOT through the default storage. Raises (`lebrq.exceptions`) `UploadTooLarge` past
-    ``UPLOAD_MAX_BYTES[kind]``, `UnsupportedType` when the bytes are not of an accepted type, `InsufficientStorage`
-    on ENOSPC. On any failure nothing is left: no file in MEDIA_ROOT, no row (the temporary file is removed when
-    the request closes it).
-    """
+def admit_upload(uploaded: UploadedFile, *, kind: str) -> sniffing.DetectedType:
+    """What ``uploaded`` is, decided by its size and first bytes before its content is checked: its detected type.
+    Raises (`lebrq.exceptions`) `UploadTooLarge` past ``UPLOAD_MAX_BYTES[kind]``, `UnsupportedType` when the bytes
+    are not of a type ``kind`` accepts."""
     limit = settings.UPLOAD_MAX_BYTES[kind]
     if uploaded.size > limit:
         raise UploadTooLarge(upload_too_large_detail(kind, limit))
-    detected = sniffing.detect(read_head(uploaded), kind)
-    check_content(uploaded, detected.mime)  # verified, then private metadata removed
+    return sniffing.detect(read_head(uploaded), kind)
 
+
+def save_upload(uploaded: UploadedFile, detected: sniffing.DetectedType, *, kind: str, owner) -> Upload:
+    """Make ``uploaded`` (admitted as ``detected`` and checked: `check_content`) permanent; returns the saved
+    `Upload` row. The temporary file is renamed into MEDIA_ROOT through the default storage; raises
+    `InsufficientStorage` on ENOSPC. On any failure nothing is left in MEDIA_ROOT and no row."""
     name = names.storage_name(kind, detected.extension)
     try:
         stored = default_storage.save(name, uploaded)
@@ -75,6 +73,17 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
     except BaseException:
         default_storage.delete(stored)
         raise
+
+
+def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
+    """Validate ``uploaded`` for ``kind`` and make it permanent, all in the calling thread: `admit_upload`,
+    `check_content`, `save_upload`; returns the saved `Upload` row and raises what they raise. (The upload view
+    runs the check on its own executor instead: `uploads.checking`.) On any failure nothing is left: no file in
+    MEDIA_ROOT, no row (the temporary file is removed when the request closes it).
+    """
+    detected = admit_upload(uploaded, kind=kind)
+    check_content(uploaded, detected.mime)  # verified, then private metadata removed
+    return save_upload(uploaded, detected, kind=kind, owner=owner)
 
 
 def delete_upload(upload: Upload) -> None:

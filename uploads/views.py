@@ -16,14 +16,17 @@ from rest_framework.views import APIView
 
 from bookings.filters import PagePagination
 from lebrq.http.conditional import Representation
+from lebrq.http.deferred import DeferredResponse, can_defer
+from lebrq.http.executor import request_threads
 from lebrq.http.negotiation import IgnoreClientContentNegotiation
 from lebrq.http.streaming import file_response, settled_mtime
 from lebrq.schema import error_codes
 
+from .checking import check_in_executor
 from .models import Upload
 from .parsers import UploadMultiPartParser
 from .schema import UploadFileSerializer, UploadSchema
-from .services import delete_upload, store_upload
+from .services import admit_upload, delete_upload, save_upload, store_upload
 
 #: Shown inline (a browser renders them in place); every other stored file downloads as an attachment.
 INLINE_TYPE_PREFIXES = ("image/", "video/")
@@ -48,7 +51,14 @@ class UploadSerializer(serializers.ModelSerializer):
 class UploadView(APIView):
     """``POST /api/uploads/<kind>``, one route per kind (`uploads.urls`): multipart field ``file`` → 201 with the
     stored upload. 400 no file, several files, or a body that ends before its closing boundary; 413 too large;
-    415 wrong type; 507 disk full. What the document says of each kind is `uploads.schema.UploadSchema`'s."""
+    415 wrong type; 507 disk full; 503 ``upload_checks_busy`` when no upload-check thread came free in time. What
+    the document says of each kind is `uploads.schema.UploadSchema`'s.
+
+    Size and type are decided in the request thread (`services.admit_upload`); the content check (a full decode,
+    ExifTool: up to seconds of CPU) then runs on the upload-check executor (`uploads.checking`) with the request
+    thread given back (a `DeferredResponse`), and the upload is saved in a request thread again. Where the request
+    cannot be deferred (the test client) all of it runs here (`services.store_upload`).
+    """
 
     parser_classes = [UploadMultiPartParser]
     schema = UploadSchema()
@@ -60,18 +70,47 @@ class UploadView(APIView):
         responses={201: UploadSerializer},
     )
     def post(self, request):
+        kind = self.kind
+        parts = list(request.FILES.values())
         uploaded = request.FILES.get("file")
-        if uploaded is None:
-            for part in request.FILES.values():
-                part.close()
-            raise ValidationError({"file": ["No file was submitted in the multipart field 'file'."]})
+        if uploaded is None or not can_defer(request):
+            try:
+                if uploaded is None:
+                    raise ValidationError({"file": ["No file was submitted in the multipart field 'file'."]})
+                upload = store_upload(uploaded, kind=kind, owner=request.user)
+            finally:
+                close_parts(parts)  # removes the temporary file now (if it was not moved), before the response
+            return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
         try:
-            upload = store_upload(uploaded, kind=self.kind, owner=request.user)
-        finally:
-            # Removes the temporary file now (if it was not moved into MEDIA_ROOT), before the response is sent.
-            for part in request.FILES.values():
-                part.close()
-        return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
+            detected = admit_upload(uploaded, kind=kind)
+        except BaseException:
+            close_parts(parts)
+            raise
+        owner = request.user
+
+        async def check_then_store():
+            try:
+                await check_in_executor(uploaded, detected.mime)
+                data = await request_threads().run(self.saved, uploaded, detected, kind, owner, outlive_cancel=True)
+                response = Response(data, status=status.HTTP_201_CREATED)
+            except Exception as exc:  # as APIView.dispatch does: the API's error body, or Django's 500
+                response = self.handle_exception(exc)
+            finally:
+                close_parts(parts)
+            return self.finalize_response(request, response).render()
+
+        return DeferredResponse(check_then_store)
+
+    @staticmethod
+    def saved(uploaded, detected, kind: str, owner) -> dict:
+        """In a request thread: `services.save_upload`, then the upload as the response represents it."""
+        return UploadSerializer(save_upload(uploaded, detected, kind=kind, owner=owner)).data
+
+
+def close_parts(parts) -> None:
+    """Close an upload request's files: each temporary file not moved into MEDIA_ROOT is removed."""
+    for part in parts:
+        part.close()
 
 
 #: The path parameter of ``/static/{name}``: what ``<path:name>`` takes (any characters but a line feed).

@@ -47,17 +47,21 @@ def can_defer(request) -> bool:
 
 async def resolve(request, placeholder: DeferredResponse) -> HttpResponseBase:
     """The real response for ``placeholder``: ``await placeholder.finish()``, or the JSON error of a
-    `DomainError` it raised (`lebrq.errors.domain_error`), the 503s of `lebrq.middleware` (which saw only the
-    placeholder) for a `MemoryError` or an unavailable database, or Django's response for any other exception
-    (500).
+    `DomainError` it raised (`lebrq.errors.domain_error`), the 503 ``database_unavailable`` when it found no free
+    request thread (`lebrq.http.executor.RequestThreadTimeout`: ``finish`` may run more database work there), the
+    503s of `lebrq.middleware` (which saw only the placeholder) for a `MemoryError` or an unavailable database, or
+    Django's response for any other exception (500).
 
     Header fields the middleware set on the placeholder (security headers, Vary, ...) are added where the real
     response lacks them, except `BODY_FIELDS`; its cookies are added likewise.
     """
-    from lebrq.errors import domain_error, error_response  # imports DRF: only once Django is set up
+    from lebrq.errors import database_unavailable_response, domain_error, error_response  # imports DRF
+    from lebrq.http.executor import RequestThreadTimeout  # which imports this module
 
     try:
         response = await placeholder.finish()
+    except RequestThreadTimeout as exc:
+        response = database_unavailable_response(request.path, exc)
     except DomainError as exc:
         mapped = domain_error(exc)
         if mapped is None:

@@ -93,11 +93,14 @@ class RequestThreads:
                 self._threads.append(thread)
         return self._free
 
-    async def run(self, func: Callable[..., Any], *args: Any) -> Any:
+    async def run(self, func: Callable[..., Any], *args: Any, outlive_cancel: bool = False) -> Any:
         """``func(*args)`` in one of the threads, after `begin_request`; its result or exception.
 
         Raises `RequestThreadTimeout` when no thread came free within ``wait_timeout`` seconds. If the caller is
-        cancelled (client gone), the thread finishes ``func`` and only then counts as free again.
+        cancelled (client gone), the thread finishes ``func`` and only then counts as free again; with
+        ``outlive_cancel`` the caller also waits for that end before its `CancelledError` goes on, so that what it
+        cleans up next (a temporary file ``func`` works on) is no longer in use (a cancel while waiting for a
+        thread stops at once: ``func`` has not started).
         """
         free = self._semaphore()
         if free.locked():
@@ -110,7 +113,14 @@ class RequestThreads:
         self.busy += 1
         future = self._loop.create_future()
         self._jobs.put((self._loop, future, func, args))
-        return await future
+        if not outlive_cancel:
+            return await future
+        future.add_done_callback(_retrieve)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
 
     def _work(self) -> None:
         """A thread's loop: run jobs until `shutdown` puts None."""
@@ -144,6 +154,12 @@ class RequestThreads:
         for thread in self._threads:
             thread.join()
         self._threads = []
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    """Mark the outcome of a job whose caller was cancelled as seen (asyncio would log it as never retrieved)."""
+    if not future.cancelled():
+        future.exception()
 
 
 _lock = threading.Lock()

@@ -23,7 +23,6 @@ from os import PathLike
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db import connections
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, StreamingHttpResponse
 from django.utils.http import content_disposition_header, http_date
 
@@ -186,6 +185,9 @@ def file_response(
     when the body was sent, when the client went away mid-body, and for bodiless responses alike; or, if the
     response is dropped without being closed, when it is garbage-collected; or at once if no response could be
     built. Its exceptions are logged.
+
+    The body is sent on the event loop after the view's request thread was given back (`lebrq.http.executor`):
+    a download in progress holds no request thread, so none of the database connections they keep.
     """
     try:
         response = _build_response(
@@ -207,8 +209,6 @@ def file_response(
         # HttpResponseBase.close() runs _resource_closers in order (the body's close() is already first) and
         # then clears them; a finalize object runs its callback at most once, on call or on garbage collection.
         response._resource_closers.append(weakref.finalize(response, _call_logged, on_close))
-    if response.streaming:
-        release_db_connections()
     return response
 
 
@@ -217,18 +217,6 @@ UNSATISFIED = {
     412: ("A precondition of the request (If-Match or If-Unmodified-Since) does not hold.", "precondition_failed"),
     416: ("The requested range selects no byte of the file.", "range_not_satisfiable"),
 }
-
-
-def release_db_connections() -> None:
-    """Give this request's database connections back (to the pool) before a long body is streamed.
-
-    Django returns them only when the response closes, so without this every download in progress would hold
-    one of the process's few pooled connections for its whole duration, and a handful of slow downloaders would
-    starve every other request. A connection inside a transaction (``atomic``) is left alone.
-    """
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
 
 
 def _build_response(

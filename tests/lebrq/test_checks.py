@@ -16,7 +16,7 @@ def ids(messages) -> list[str]:
 
 
 def test_the_default_settings_pass_every_check():
-    assert len(lebrq_checks.SETTINGS_CHECKS) == 6
+    assert len(lebrq_checks.SETTINGS_CHECKS) == 7
     for check in lebrq_checks.SETTINGS_CHECKS:
         assert check() == [], check.__name__
 
@@ -71,6 +71,20 @@ def test_e004_memory_sample_interval_must_be_positive(settings, value, expected)
 def test_e005_render_slots_at_least_one(settings, value, expected):
     settings.INVOICE_MAX_CONCURRENT_RENDERS = value
     assert ids(lebrq_checks.check_invoice_renders()) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1, []), (3, []), (0, ["lebrq.E012"]), (-1, ["lebrq.E012"]), ("2", ["lebrq.E012"])]
+)
+def test_e012_upload_check_threads_at_least_one(settings, value, expected):
+    settings.UPLOAD_CHECK_THREADS = value
+    assert ids(lebrq_checks.check_upload_check_threads()) == expected
+
+
+def test_e012_names_the_setting(settings):
+    settings.UPLOAD_CHECK_THREADS = 0
+    (message,) = lebrq_checks.check_upload_check_threads()
+    assert message.msg == "UPLOAD_CHECK_THREADS must be at least 1 thread, got 0."
 
 
 @pytest.mark.parametrize(

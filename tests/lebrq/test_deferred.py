@@ -7,8 +7,9 @@ import json
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from lebrq.exceptions import InvoiceBusy
+from lebrq.exceptions import InvoiceBusy, UploadChecksBusy
 from lebrq.http.deferred import DeferredResponse, can_defer, mark_deferrable, resolve
+from lebrq.http.executor import RequestThreadTimeout
 
 
 def placeholder_for(finish):
@@ -56,6 +57,36 @@ def test_a_domain_error_becomes_its_json_answer():
         "success": False,
         "message": "Invoices are being rendered at capacity; retry shortly.",
         "code": "invoice_busy",
+    }
+
+
+def test_upload_checks_at_capacity_become_503_with_retry_after():
+    async def finish():
+        raise UploadChecksBusy(5)
+
+    response = asyncio.run(resolve(RequestFactory().get("/"), placeholder_for(finish)))
+    assert (response.status_code, response["Retry-After"]) == (503, "5")
+    assert json.loads(response.content) == {
+        "detail": "Uploads are being checked at capacity; retry shortly.",
+        "success": False,
+        "message": "Uploads are being checked at capacity; retry shortly.",
+        "code": "upload_checks_busy",
+    }
+
+
+def test_no_free_request_thread_becomes_database_unavailable(settings):
+    settings.DB_RETRY_AFTER = 2
+
+    async def finish():
+        raise RequestThreadTimeout("no request thread came free within 1 s")
+
+    response = asyncio.run(resolve(RequestFactory().post("/api/uploads/image"), placeholder_for(finish)))
+    assert (response.status_code, response["Retry-After"]) == (503, "2")
+    assert json.loads(response.content) == {
+        "detail": "The database is unavailable; retry shortly.",
+        "success": False,
+        "message": "The database is unavailable; retry shortly.",
+        "code": "database_unavailable",
     }
 
 

@@ -116,6 +116,51 @@ def test_a_cancelled_caller_frees_the_thread_only_when_its_work_is_done(make_thr
     assert threads.busy == 0
 
 
+def test_a_cancelled_caller_that_outlives_its_cancel_returns_when_the_work_is_done(make_threads):
+    threads = make_threads(1, wait_timeout=5)
+    events: list[str] = []
+
+    def work():
+        time.sleep(0.3)
+        events.append("work done")
+        raise ValueError("nobody reads this")  # retrieved: asyncio logs no "exception was never retrieved"
+
+    async def main():
+        held = asyncio.ensure_future(threads.run(work, outlive_cancel=True))
+        await asyncio.sleep(0.05)
+        held.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await held
+        events.append("caller cancelled")
+
+    asyncio.run(main())
+    assert events == ["work done", "caller cancelled"]
+    assert threads.busy == 0
+
+
+def test_a_caller_that_outlives_its_cancel_stops_at_once_while_waiting_for_a_thread(make_threads):
+    threads = make_threads(1, wait_timeout=5)
+    release = threading.Event()
+    ran: list[str] = []
+
+    async def main():
+        holder = asyncio.ensure_future(threads.run(release.wait, 10))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(threads.run(ran.append, "never", outlive_cancel=True))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        cancelled_while_held = threads.busy
+        release.set()
+        await holder
+        return cancelled_while_held
+
+    assert asyncio.run(main()) == 1
+    assert ran == []
+    assert threads.busy == 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_thread_keeps_its_database_connection_across_calls(make_threads):
     threads = make_threads(1)
