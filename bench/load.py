@@ -45,6 +45,7 @@ import math
 import os
 import random
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -130,6 +131,19 @@ def mysql_connect(url: str, database: str | None = None):
     )
 
 
+def seed_code(accounts: int) -> str:
+    """Python for ``manage.py shell -c``: migrate, ``seed_demo``, then ``accounts`` customer accounts ``bench-N``
+    (password `PASSWORD`, hashed once for all)."""
+    return (
+        "from django.core.management import call_command; from django.contrib.auth import get_user_model; "
+        "from django.contrib.auth.hashers import make_password; "
+        "call_command('migrate', verbosity=0); call_command('seed_demo'); "
+        f"password = make_password({PASSWORD!r}); "
+        "get_user_model().objects.bulk_create(get_user_model()(username=f'bench-{n}', password=password, "
+        f"email=f'bench-{{n}}@lebrq.example') for n in range({accounts}))"
+    )
+
+
 @dataclass
 class Server:
     """One uvicorn worker on its own MariaDB database and media dirs (see the module docstring)."""
@@ -155,14 +169,7 @@ class Server:
             **server_env(self.server_url, self.database, self.directory),
             "CACHE_URL": f"filecache://{self.directory / 'cache'}",  # throttle counters of this run only
         }
-        prepare = (
-            "from django.core.management import call_command; from django.contrib.auth import get_user_model; "
-            "from django.contrib.auth.hashers import make_password; "
-            "call_command('migrate', verbosity=0); call_command('seed_demo'); "
-            f"password = make_password({PASSWORD!r}); "  # hashed once, for every account
-            "get_user_model().objects.bulk_create(get_user_model()(username=f'bench-{n}', password=password, "
-            f"email=f'bench-{{n}}@lebrq.example') for n in range({accounts}))"
-        )
+        prepare = seed_code(accounts)
         manage = [sys.executable, "manage.py", "shell", "-c", prepare]
         subprocess.run(manage, cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
         port = free_port()
@@ -191,10 +198,11 @@ class Customer:
     booking_ids: list[int] = field(default_factory=list)
     invoice_ids: list[int] = field(default_factory=list)  # bookings whose invoice the client fetches
     pages: int = 1
+    verify: ssl.SSLContext | bool = True  # httpx's verify, for a server with a certificate of its own
 
     def transport(self) -> httpx.AsyncHTTPTransport:
         """A transport whose connections leave from the client's own address."""
-        return httpx.AsyncHTTPTransport(local_address=self.address)
+        return httpx.AsyncHTTPTransport(local_address=self.address, verify=self.verify)
 
     def take(self, tokens: dict) -> None:
         """Keep the tokens of a login or refresh answer (``{access_token, expires_in (seconds), refresh_token}``)."""
