@@ -22,7 +22,7 @@ Measured and printed in this order:
    idempotent request that failed on A to B: `proxy_next_upstream`, never a POST); every upload answered 201 is
    stored whole and readable through B, and no object without its row, row without its object, or unfinished
    multipart upload is left;
-3. scaling: booking reads per second through nginx (wrk, 50 connections) with both app hosts as upstreams and
+3. scaling: booking reads per second through nginx (wrk, 30 connections) with both app hosts as upstreams and
    with A alone, alternated in one run; the ratio is reported against 1.4×, not gated (two shared cores);
 4. memory: each app host's worker RSS, sampled every second through 2 and 3: peak < 400 MB (the seed's).
 
@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scale: interrupted; cleaning up")
         return 130
+    except Exception:
+        traceback.print_exc()
+        print("scale: FAIL: the run stopped on the error above")
+        return 1
     finally:
         machine.close()
         print(f"cleaned up: namespaces, processes, datadirs ({time.monotonic() - started:.0f} s in all)")

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.nginx_front import nginx_binary, render_site
-from bench.scale_hosts import Host, Machine, Topology, run
+from bench.scale_hosts import Host, Machine, Topology, in_namespace, run
 from tests.live.deploy_helpers import NGINX_MAIN, self_signed_certificate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ DB_NAME = "lebrq"
 DB_USER = "lebrq"
 S3_PORT = 5000
 BUCKET = "lebrq-media"
+HOST_PATHS = {"MEDIA_ROOT": "media", "FILE_UPLOAD_TEMP_DIR": "tmp", "INVOICE_CACHE_DIR": "invoices"}  # per host
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "scale-bench", "AWS_SECRET_ACCESS_KEY": "scale-bench-secret"}
 
 
@@ -83,13 +84,13 @@ class MariaDB:
             log,
         )  # fmt: skip
         wait_for(lambda: self.connect().close() is None, "mariadbd", popen=popen, log=log)
-        network = self.host.address.rsplit(".", 1)[0] + ".%"
+        network = self.host.address.rsplit(".", 1)[0] + ".%"  # the bridge's /24
         conn = self.connect()
         with conn.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-            cursor.execute(f"CREATE USER '{DB_USER}'@'{network}' IDENTIFIED BY %s", [self.password])
+            cursor.execute("CREATE USER %s@%s IDENTIFIED BY %s", [DB_USER, network, self.password])
             # The app's tests are not run here; the bench database alone, but every right on it (migrations).
-            cursor.execute(f"GRANT ALL PRIVILEGES ON {DB_NAME}.* TO '{DB_USER}'@'{network}'")
+            cursor.execute(f"GRANT ALL PRIVILEGES ON {DB_NAME}.* TO %s@%s", [DB_USER, network])
         conn.close()
         return self
 
@@ -178,9 +179,12 @@ def app_environment(topology: Topology, db: MariaDB, redis_url: str, s3_endpoint
         "INVOICE_RENDERER": renderer,
         "CELERY_BROKER_URL": f"{redis_url}/1",
     }
-    for name in ("GUNICORN_CMD_ARGS", "GUNICORN_CONTROL_SOCKET", "DJANGO_SETTINGS_MODULE"):
+    for name in ("GUNICORN_CMD_ARGS", "GUNICORN_CONTROL_SOCKET", "DJANGO_SETTINGS_MODULE", *HOST_PATHS):
         env.pop(name, None)
-    if s3_endpoint:
+    if not s3_endpoint:  # the other shared layout (deploy/README.md): one directory mounted on every host (NFS)
+        env["MEDIA_ROOT"] = str(directory / "shared" / "media")
+        env["INVOICE_CACHE_DIR"] = str(directory / "shared" / "invoices")
+    else:
         options = {"bucket_name": BUCKET, "endpoint_url": s3_endpoint, "region_name": "us-east-1",
                    "file_overwrite": False, "max_memory_size": 65536}  # fmt: skip
         env.update(S3_KEYS)
@@ -190,14 +194,10 @@ def app_environment(topology: Topology, db: MariaDB, redis_url: str, s3_endpoint
 
 
 def host_environment(shared: dict, host: Host, directory: Path) -> dict:
-    """``shared`` plus the host's own listen address and directories (its local disk)."""
-    return {
-        **shared,
-        "GUNICORN_BIND": f"{host.address}:{APP_PORT}",
-        "MEDIA_ROOT": str(directory / "media"),
-        "FILE_UPLOAD_TEMP_DIR": str(directory / "tmp"),
-        "INVOICE_CACHE_DIR": str(directory / "invoices"),
-    }
+    """``shared`` plus the host's own listen address and directories on its local disk: the upload temp dir, and
+    MEDIA_ROOT and INVOICE_CACHE_DIR unless they are shared (no object store)."""
+    own = {name: str(directory / folder) for name, folder in HOST_PATHS.items()}
+    return {**own, **shared, "GUNICORN_BIND": f"{host.address}:{APP_PORT}"}
 
 
 @dataclass
@@ -303,7 +303,9 @@ class Front:
         mime = Path("/etc/nginx/mime.types")
         conf.write_text(NGINX_MAIN.format(user="user root;", directory=self.directory, site=site,
                                           mime_types=mime if mime.exists() else site))  # fmt: skip
-        check = run([binary, "-t", "-c", str(conf), "-p", str(self.directory)], check=False)
+        check = run(
+            in_namespace(self.host.namespace, [binary, "-t", "-c", str(conf), "-p", str(self.directory)]), check=False
+        )
         if check.returncode:
             raise RuntimeError(f"nginx -t: {check.stderr}")
         log = self.directory / "stdout.log"
