@@ -80,9 +80,10 @@ def _unavailable(exc: Exception) -> StorageUnavailable:
 
 
 def _store_errors():
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
-    return BotoCoreError, ClientError
+    return Boto3Error, BotoCoreError, ClientError
 
 
 def _missing(exc: Exception) -> bool:
