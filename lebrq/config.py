@@ -96,8 +96,9 @@ def storages(env: environ.Env, timeout: float) -> dict:
 
     For django-storages' S3 backend, unless STORAGE_OPTIONS gives ``client_config``, the botocore client gets
     ``timeout`` seconds to connect and for each read (so no request waits on the store without a deadline), 3
-    attempts in botocore's "standard" retry mode, and the ``addressing_style`` and ``signature_version`` options
-    that S3Storage would otherwise put in a client config of its own.
+    attempts in botocore's "standard" retry mode, up to 32 pooled connections (one per range being streamed), and
+    the ``addressing_style`` and ``signature_version`` options that S3Storage would otherwise put in a client config
+    of its own.
     """
     backend = env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
     options = env.json("STORAGE_OPTIONS", default={})
@@ -108,6 +109,7 @@ def storages(env: environ.Env, timeout: float) -> dict:
             connect_timeout=timeout,
             read_timeout=timeout,
             retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=32,  # parallel range readers each hold one while streaming
             s3={"addressing_style": options.get("addressing_style")},
             signature_version=options.get("signature_version"),
         )
