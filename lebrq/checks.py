@@ -168,6 +168,30 @@ def check_temp_dir_placement(**kwargs) -> list[checks.CheckMessage]:
     ]
 
 
+def check_shared_storage(**kwargs) -> list[checks.CheckMessage]:
+    """lebrq.E020–E022: ``STORAGE_DOWNLOAD`` ("stream" or "presigned"), ``INVOICE_STORAGE`` (empty, or an alias of
+    STORAGES), ``STORAGE_TIMEOUT`` (seconds > 0); deploy/README.md, "Shared storage"."""
+    errors = []
+    if settings.STORAGE_DOWNLOAD not in ("stream", "presigned"):
+        errors.append(
+            checks.Error(
+                f"STORAGE_DOWNLOAD must be 'stream' or 'presigned', got {settings.STORAGE_DOWNLOAD!r}.",
+                id="lebrq.E020",
+            )
+        )
+    if settings.INVOICE_STORAGE and settings.INVOICE_STORAGE not in settings.STORAGES:
+        errors.append(
+            checks.Error(
+                f"INVOICE_STORAGE must be empty or one of {', '.join(sorted(settings.STORAGES))}, "
+                f"got {settings.INVOICE_STORAGE!r}.",
+                hint="INVOICE_STORAGE=default keeps the invoice cache beside the media (an S3 bucket shared by hosts).",
+                id="lebrq.E021",
+            )
+        )
+    errors += _positive("STORAGE_TIMEOUT", "seconds", "lebrq.E022")
+    return errors
+
+
 #: Every settings check, in ID order; `lebrq.apps.LebrqConfig.ready` registers them.
 SETTINGS_CHECKS = (
     check_upload_memory_size,
@@ -176,6 +200,7 @@ SETTINGS_CHECKS = (
     check_database_pool,
     check_deployment_switches,
     check_temp_dir_placement,
+    check_shared_storage,
 )
 
 

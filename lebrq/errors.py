@@ -55,6 +55,7 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.CorruptContent: (400, "corrupt_content", None),
     domain.MetadataNotRemovable: (400, "metadata_not_removable", None),
     domain.InsufficientStorage: (507, "insufficient_storage", None),
+    domain.StorageUnavailable: (503, "storage_unavailable", "The file store cannot be reached; retry later."),
 }
 
 #: Every error code the API answers, by status, with what it means. A 400 for invalid input carries the DRF
@@ -114,6 +115,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "database_unavailable": "the database cannot be reached or has no free connection",
         "invoice_busy": "invoice renders are at capacity",
         "throttle_unavailable": "the cache holding the throttle counters cannot be reached",
+        "storage_unavailable": "the object store holding media and invoices failed or cannot be reached",
         "overloaded": "more requests at once than the worker's concurrency limit, past ADMISSION_QUEUE_TIMEOUT",
     },
     507: {"insufficient_storage": "no disk space to receive or store the upload"},
@@ -177,10 +179,11 @@ def memory_pressure_body(message: str, retry_after: int) -> dict:
 
 def domain_error(exc: domain.DomainError) -> tuple[int, str, str, dict[str, str]] | None:
     """``(status, code, detail, headers)`` for one of the project's own exceptions (`DOMAIN_ERRORS`), or None
-    for one that is not mapped (a server error). `InvoiceBusy` adds ``Retry-After``."""
+    for one that is not mapped (a server error). `InvoiceBusy` and `StorageUnavailable` add ``Retry-After``."""
     for cls, (status_code, code, detail) in DOMAIN_ERRORS.items():
         if isinstance(exc, cls):
-            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, domain.InvoiceBusy) else {}
+            retry_after = getattr(exc, "retry_after", None)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             return status_code, code, detail or str(exc), headers
     return None
 

@@ -116,3 +116,10 @@ class InsufficientStorage(DomainError):
 
     def __init__(self, message: str = "The server has no room to store this upload."):
         super().__init__(message)
+
+
+class StorageUnavailable(DomainError):
+    """The object store (S3, `lebrq.objectstore`) failed or could not be reached; nothing was stored. A client may
+    retry after ``retry_after`` seconds."""
+
+    retry_after = 5

@@ -147,15 +147,13 @@ STATIC_URL = "/assets/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_ADD_HEADERS_FUNCTION = security_headers  # what SecurityMiddleware would add (ServeStatic runs first)
-STORAGES = {
-    # Uploads go through Django's storage API: an S3-compatible store is STORAGE_BACKEND=storages.backends.s3.S3Storage
-    # with STORAGE_OPTIONS as JSON (deploy/README.md, "Beyond one machine").
-    "default": {
-        "BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": env.json("STORAGE_OPTIONS", default={}),
-    },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+# Uploads (and with INVOICE_STORAGE=default the invoice cache) go through Django's storage API: an S3-compatible store
+# is STORAGE_BACKEND=storages.backends.s3.S3Storage with STORAGE_OPTIONS as JSON (deploy/README.md, "Shared storage").
+STORAGE_TIMEOUT = env.float("STORAGE_TIMEOUT", default=10.0)  # seconds to connect to, or wait on, the object store
+STORAGES = config.storages(env, STORAGE_TIMEOUT)
+# Downloads of objects without a local file: "stream" (through the app, our ranges and headers) or "presigned" (a
+# 302 to a presigned URL of the store: no multipart ranges, the store's own ETag and headers).
+STORAGE_DOWNLOAD = env.str("STORAGE_DOWNLOAD", default="stream").strip().lower()
 
 # --- Uploads --------------------------------------------------------------------------------------------
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
@@ -326,6 +324,10 @@ INVOICE_MAX_CONCURRENT_RENDERS = env.int("INVOICE_MAX_CONCURRENT_RENDERS", defau
 INVOICE_RENDER_WAIT = env.float("INVOICE_RENDER_WAIT", default=5.0)
 # Rendered PDFs, one file per revision; renders are written here first and renamed into place.
 INVOICE_CACHE_DIR = env.path("INVOICE_CACHE_DIR", default=str(VAR_DIR / "invoices"))
+# "" (default): that local directory. Else the STORAGES alias that keeps them ("default": beside the media, so every
+# host serves every PDF), under INVOICE_STORAGE_PREFIX.
+INVOICE_STORAGE = env.str("INVOICE_STORAGE", default="")
+INVOICE_STORAGE_PREFIX = env.str("INVOICE_STORAGE_PREFIX", default="invoices/")
 
 LOGGING = {
     "version": 1,

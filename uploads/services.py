@@ -1,5 +1,6 @@
 """Storing a finished upload: sniff its type, move it into MEDIA_ROOT, record it — all or nothing."""
 
+import contextlib
 import errno
 
 from django.conf import settings
@@ -7,7 +8,8 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from lebrq.exceptions import InsufficientStorage, UploadTooLarge
+from lebrq import objectstore
+from lebrq.exceptions import InsufficientStorage, StorageUnavailable, UploadTooLarge
 from lebrq.http.streaming import release_db_connections
 
 from . import names, scrub, sniffing, verify
@@ -40,10 +42,11 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
     """Validate ``uploaded`` for ``kind`` and make it permanent; returns the saved `Upload` row.
 
     The temporary file (already on disk, with ``sha256`` computed by the upload handler) is renamed into
-    MEDIA_ROOT through the default storage. Raises (`lebrq.exceptions`) `UploadTooLarge` past
-    ``UPLOAD_MAX_BYTES[kind]``, `UnsupportedType` when the bytes are not of an accepted type, `InsufficientStorage`
-    on ENOSPC. On any failure nothing is left: no file in MEDIA_ROOT, no row (the temporary file is removed when
-    the request closes it).
+    MEDIA_ROOT through the default storage, or on an object store sent to it in parts from the file
+    (`objectstore.save_file`: bounded memory, a failed multipart upload aborted). Raises (`lebrq.exceptions`)
+    `UploadTooLarge` past ``UPLOAD_MAX_BYTES[kind]``, `UnsupportedType` when the bytes are not of an accepted type,
+    `InsufficientStorage` on ENOSPC, `StorageUnavailable` when the object store fails. On any failure nothing is
+    left: no stored file, no row (the temporary file is removed when the request closes it).
     """
     limit = settings.UPLOAD_MAX_BYTES[kind]
     if uploaded.size > limit:
@@ -53,10 +56,13 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
 
     name = names.storage_name(kind, detected.extension)
     try:
-        stored = default_storage.save(name, uploaded)
-    except OSError as exc:
-        default_storage.delete(name)
-        if exc.errno == errno.ENOSPC:
+        if objectstore.is_object_store(default_storage):
+            stored = objectstore.save_file(default_storage, name, uploaded.temporary_file_path(), detected.mime)
+        else:
+            stored = default_storage.save(name, uploaded)
+    except (OSError, StorageUnavailable) as exc:
+        _discard(name)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             raise InsufficientStorage() from exc
         raise
     try:
@@ -72,8 +78,14 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
                 is_public=kind != Upload.Kind.DOCUMENT,
             )
     except BaseException:
-        default_storage.delete(stored)
+        _discard(stored)
         raise
+
+
+def _discard(name: str) -> None:
+    """Remove what a failed store may have left as ``name``; a store that fails again is not the caller's error."""
+    with contextlib.suppress(OSError, StorageUnavailable):
+        objectstore.delete(default_storage, name)
 
 
 def delete_upload(upload: Upload) -> None:
@@ -81,4 +93,4 @@ def delete_upload(upload: Upload) -> None:
     404 from the moment the row is gone)."""
     name = upload.name
     upload.delete()
-    default_storage.delete(name)
+    objectstore.delete(default_storage, name)

@@ -15,9 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings.filters import PagePagination
+from lebrq import objectstore
 from lebrq.http.conditional import Representation
 from lebrq.http.negotiation import IgnoreClientContentNegotiation
-from lebrq.http.streaming import file_response, settled_mtime
+from lebrq.http.objects import stored_file_response
+from lebrq.http.streaming import settled_mtime
 
 from .models import Upload
 from .parsers import UploadMultiPartParser
@@ -77,7 +79,8 @@ class UploadView(APIView):
 
 
 class ServeUploadView(APIView):
-    """Serve a stored upload from disk with byte ranges and validators (see `lebrq.http.streaming`).
+    """Serve a stored upload, from disk or the object store, with byte ranges and validators (see
+    `lebrq.http.objects.stored_file_response`).
 
     Public uploads are served to anyone; a private one only to its owner and staff — anyone else gets 404,
     so its existence is not revealed.
@@ -100,23 +103,30 @@ class ServeUploadView(APIView):
         )
         if not visible:
             raise NotFound()
-        try:
-            path = default_storage.path(upload.name)
-        except NotImplementedError:
-            # A storage without local files (S3 through django-storages): the client, now authorised, is sent to the
-            # object's URL (presigned when the bucket is private), and the object store serves ranges itself.
+        path = objectstore.local_path(default_storage, upload.name)
+        if path is None and settings.STORAGE_DOWNLOAD == "presigned":
+            # Opt-in: the client, now authorised, is sent to a presigned URL of the object, and the store serves it
+            # (its own ETag and headers, no multipart ranges: deploy/README.md, "Shared storage").
             return HttpResponseRedirect(
                 default_storage.url(upload.name), headers={"Cache-Control": "private, no-store"}
             )
-        try:
-            stat_result = os.stat(path)
-        except FileNotFoundError:
-            raise NotFound() from None
-        return file_response(
+        if path is None:
+            # On the object store: the row holds size and validators, so no request is made before the body's.
+            modified = upload.created_at.timestamp()
+        else:
+            try:
+                stat_result = os.stat(path)
+            except FileNotFoundError:
+                raise NotFound() from None
+            modified = stat_result.st_mtime
+        return stored_file_response(
             request,
-            path=path,
+            storage=default_storage,
+            name=upload.name,
             representation=Representation(
-                size=stat_result.st_size, etag=upload.etag, last_modified=settled_mtime(stat_result.st_mtime)
+                size=upload.size if path is None else stat_result.st_size,
+                etag=upload.etag,
+                last_modified=settled_mtime(modified),
             ),
             content_type=upload.content_type,
             filename=upload.original_name or None,

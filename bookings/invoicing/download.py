@@ -5,11 +5,13 @@ from django.utils import timezone
 
 from lebrq.http.conditional import Representation
 from lebrq.http.deferred import DeferredResponse, can_defer
+from lebrq.http.objects import stored_file_response
 from lebrq.http.streaming import file_response, settled_mtime
 
 from ..models import Booking
 from .cache import InvoicePdf, invoice_pdf, prepare_invoice, render_in_executor
 from .export import InvoiceZip
+from .shared import invoice_storage
 
 
 def invoice_response(request, booking: Booking):
@@ -39,16 +41,18 @@ def invoice_response(request, booking: Booking):
 
 
 def pdf_response(request, pdf: InvoicePdf):
-    """`file_response` for a cached invoice PDF: an attachment, ``Cache-Control: private, no-cache``."""
-    return file_response(
-        request,
-        path=pdf.path,
-        representation=Representation(size=pdf.size, etag=pdf.etag, last_modified=settled_mtime(pdf.modified)),
-        content_type="application/pdf",
-        filename=pdf.filename,
-        as_attachment=True,
-        cache_control="private, no-cache",
-    )
+    """`file_response` for a cached invoice PDF: an attachment, ``Cache-Control: private, no-cache``; from the
+    shared storage (ranged GETs: `stored_file_response`) when it is kept there."""
+    options = {
+        "representation": Representation(size=pdf.size, etag=pdf.etag, last_modified=settled_mtime(pdf.modified)),
+        "content_type": "application/pdf",
+        "filename": pdf.filename,
+        "as_attachment": True,
+        "cache_control": "private, no-cache",
+    }
+    if pdf.key is not None:
+        return stored_file_response(request, storage=invoice_storage(), name=pdf.key, **options)
+    return file_response(request, path=pdf.path, **options)
 
 
 def zip_response(request, archive: InvoiceZip):

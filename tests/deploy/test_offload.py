@@ -198,6 +198,7 @@ class ObjectStorage(Storage):
 def test_storage_without_local_files_redirects_after_authorisation(
     monkeypatch, settings, customer_api, other_api, shared_media
 ):
+    settings.STORAGE_DOWNLOAD = "presigned"  # opt-in (the default streams: tests/uploads/test_s3_storage.py)
     monkeypatch.setattr(default_storage, "_wrapped", ObjectStorage("https://objects.example/media/"))
     document = upload(customer_api, "document", shared_media / "document.pdf")
     assert default_storage.size(document["path"]) == document["size"]

@@ -16,7 +16,7 @@ def ids(messages) -> list[str]:
 
 
 def test_the_default_settings_pass_every_check():
-    assert len(lebrq_checks.SETTINGS_CHECKS) == 6
+    assert len(lebrq_checks.SETTINGS_CHECKS) == 7
     for check in lebrq_checks.SETTINGS_CHECKS:
         assert check() == [], check.__name__
 
@@ -183,3 +183,18 @@ def test_startup_checks_skip_silenced_errors(settings):
 
 def _warn(**kwargs):
     return [checks.Warning("A test warning.", id="lebrq.W999")]
+
+
+def test_e020_e021_e022_shared_storage_settings(settings):
+    from lebrq.checks import check_shared_storage
+
+    settings.STORAGE_DOWNLOAD = "redirect"
+    settings.INVOICE_STORAGE = "invoices"
+    settings.STORAGE_TIMEOUT = 0
+    assert [(message.id, message.msg) for message in check_shared_storage()] == [
+        ("lebrq.E020", "STORAGE_DOWNLOAD must be 'stream' or 'presigned', got 'redirect'."),
+        ("lebrq.E021", "INVOICE_STORAGE must be empty or one of default, staticfiles, got 'invoices'."),
+        ("lebrq.E022", "STORAGE_TIMEOUT must be a positive number of seconds, got 0."),
+    ]
+    settings.STORAGE_DOWNLOAD, settings.INVOICE_STORAGE, settings.STORAGE_TIMEOUT = "presigned", "default", 2.5
+    assert check_shared_storage() == []
