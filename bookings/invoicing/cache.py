@@ -139,7 +139,7 @@ def discard_cached_invoices(booking_reference: str) -> int:
     return prune_revisions(booking_cache_dir(booking_reference))
 
 
-def _release_db_connection() -> None:
+def release_db_connection() -> None:
     """Give the request's database connection back (to the pool) before a render of up to seconds: the response
     needs no more queries. Not inside a transaction, which would be broken by it."""
     if not connection.in_atomic_block:
@@ -292,7 +292,8 @@ def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf
 def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it in the
     calling thread, after giving its database connection back (`prepare_invoice`, then `PendingRender.render`
-    waiting at most settings.INVOICE_RENDER_WAIT seconds).
+    waiting at most settings.INVOICE_RENDER_WAIT seconds). With settings.INVOICE_RENDERER "celery" a render
+    worker renders it instead, waited for as long (`jobs.submit`, `jobs.wait_render`).
 
     Raises `InvoiceNotAvailable` for a cancelled or rejected booking, `InvoiceBusy` when no render slot came free
     in time, `InvoiceRenderError` when xhtml2pdf fails.
@@ -300,7 +301,11 @@ def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     prepared = prepare_invoice(booking, now)
     if isinstance(prepared, InvoicePdf):
         return prepared
-    _release_db_connection()
+    release_db_connection()
+    if settings.INVOICE_RENDERER == "celery":
+        from . import jobs  # Celery is loaded in celery mode only
+
+        return jobs.wait_render(prepared, jobs.submit(prepared))
     return prepared.render(time.monotonic() + settings.INVOICE_RENDER_WAIT)
 
 
@@ -316,6 +321,11 @@ async def render_in_executor(pending: PendingRender) -> InvoicePdf:
             return await render_threads().run(target.render_unowned, deadline)
         except RequestThreadTimeout:
             raise InvoiceBusy(render_limiter().retry_after) from None
+
+
+def cached_invoice(pending: PendingRender) -> InvoicePdf | None:
+    """``pending``'s revision as it is in the cache now (rendered by this or any other process), or None."""
+    return _cached_pdf(pending.path, pending.revision, pending.filename)
 
 
 def _cached_pdf(path: Path, revision: str, filename: str) -> InvoicePdf | None:
