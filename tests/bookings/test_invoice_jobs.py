@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from django.core.cache import cache as django_cache
 
 from bookings.invoicing import cache, jobs, pdf
 from bookings.invoicing.cache import InvoicePdf, PendingRender
@@ -116,7 +117,8 @@ def test_submit_sends_one_job_per_revision(pending, broker, settings):
     deadlines = [jobs.submit(pending) for _ in range(3)]
     assert client.llen(queue) == 1
     assert all(started + 3.0 <= deadline <= time.monotonic() + 3.0 for deadline in deadlines)
-    assert client.get(f":1:{jobs.claim_key(pending.revision)}") is None  # the claim is in Django's cache
+    assert django_cache.get(jobs.claim_key(pending.revision)) == pending.reference  # shared by every process
+    assert set(jobs._claims) == {pending.revision}
     other = PendingRender("<p>other</p>", "f" * 32, pending.reference, pending.filename, pending.path)
     jobs.submit(other)
     assert client.llen(queue) == 2
