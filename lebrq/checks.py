@@ -16,6 +16,8 @@ called by `lebrq.asgi`) refuse to go on; warnings (``lebrq.W0xx``) are reported 
 - ``lebrq.E009``: ``DB_CONNECT_TIMEOUT`` is not a positive number of seconds.
 - ``lebrq.E010``: ``SECURE_PROXY_SSL_HEADER`` is set but not a (header, value) pair.
 - ``lebrq.E011``: ``DOWNLOAD_OFFLOAD`` is neither ``x-accel`` nor empty (``off``).
+- ``lebrq.E012``: ``INVOICE_RENDERER`` is neither ``inline`` nor ``celery``.
+- ``lebrq.E013``: ``INVOICE_RENDERER`` is ``celery`` but ``CELERY_BROKER_URL`` is not a Redis or RabbitMQ URL.
 - ``lebrq.W001``: ``FILE_UPLOAD_TEMP_DIR`` is on another filesystem than ``MEDIA_ROOT``: a finished upload is then
   copied into place instead of renamed.
 """
@@ -102,6 +104,27 @@ def check_invoice_renders(**kwargs) -> list[checks.CheckMessage]:
             id="lebrq.E005",
         )
     ]
+
+
+INVOICE_RENDERERS = ("inline", "celery")
+#: Broker URL schemes the render jobs are tested on: Redis (kombu's redis transport) and AMQP (RabbitMQ).
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
+def check_invoice_renderer(**kwargs) -> list[checks.CheckMessage]:
+    """lebrq.E012, E013: ``INVOICE_RENDERER`` and, in celery mode, ``CELERY_BROKER_URL`` (deploy/README.md)."""
+    renderer, broker = settings.INVOICE_RENDERER, settings.CELERY_BROKER_URL
+    if renderer not in INVOICE_RENDERERS:
+        return [checks.Error(f"INVOICE_RENDERER must be 'inline' or 'celery', got {renderer!r}.", id="lebrq.E012")]
+    if renderer == "celery" and (not isinstance(broker, str) or broker.partition("://")[0] not in BROKER_SCHEMES):
+        return [
+            checks.Error(
+                f"INVOICE_RENDERER=celery needs a Redis or RabbitMQ CELERY_BROKER_URL, got {broker!r}.",
+                hint="For example CELERY_BROKER_URL=redis://127.0.0.1:6379/2 or amqp://guest:guest@127.0.0.1:5672//",
+                id="lebrq.E013",
+            )
+        ]
+    return []
 
 
 def check_database_pool(**kwargs) -> list[checks.CheckMessage]:
@@ -197,6 +220,7 @@ SETTINGS_CHECKS = (
     check_upload_memory_size,
     check_memory_protection,
     check_invoice_renders,
+    check_invoice_renderer,
     check_database_pool,
     check_deployment_switches,
     check_temp_dir_placement,

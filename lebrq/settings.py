@@ -328,6 +328,21 @@ INVOICE_CACHE_DIR = env.path("INVOICE_CACHE_DIR", default=str(VAR_DIR / "invoice
 # host serves every PDF), under INVOICE_STORAGE_PREFIX.
 INVOICE_STORAGE = env.str("INVOICE_STORAGE", default="")
 INVOICE_STORAGE_PREFIX = env.str("INVOICE_STORAGE_PREFIX", default="invoices/")
+# Where renders run: "inline" (in the web process, on its render threads) or "celery" (jobs on the broker's
+# INVOICE_RENDER_QUEUE, rendered by `celery -A lebrq worker`, awaited by the web workers: deploy/README.md).
+INVOICE_RENDERER = env.str("INVOICE_RENDERER", default="inline")
+INVOICE_RENDER_QUEUE = env.str("INVOICE_RENDER_QUEUE", default="invoices")
+# Celery (lebrq/celery.py reads every CELERY_* setting): Redis redis://host:6379/N or RabbitMQ amqp://user:pw@host//.
+# No result backend: a waiting request watches the invoice cache. A broker that does not answer within 2 s is a 503.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_DEFAULT_QUEUE = INVOICE_RENDER_QUEUE
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a job waits in the queue, not in a busy worker, so any idle one takes it
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING below, like the web workers
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 LOGGING = {
     "version": 1,

@@ -158,7 +158,7 @@ def discard_cached_invoices(booking_reference: str) -> int:
     return prune_revisions(booking_cache_dir(booking_reference))
 
 
-def _release_db_connection() -> None:
+def release_db_connection() -> None:
     """Give the request's database connection back (to the pool) before a render of up to seconds: the response
     needs no more queries. Not inside a transaction, which would be broken by it."""
     if not connection.in_atomic_block:
@@ -206,7 +206,7 @@ class PendingRender:
         """`render` without the owner's turn (the caller holds it, e.g. `render_in_executor`)."""
         limiter = render_limiter()
         with limiter.revision(self.revision, deadline):
-            pdf = _cached(self)  # rendered while this one waited
+            pdf = cached_invoice(self)  # rendered while this one waited
             if pdf is None:
                 pdf = self._render_now(limiter, deadline)
         with _latest_guard:
@@ -247,7 +247,7 @@ class PendingRender:
             objectstore.save_file(invoice_storage(), self.key, partial, "application/pdf", exclusive=True)
         finally:
             partial.unlink(missing_ok=True)
-        pdf = _cached(self)  # the store's size and Last-Modified: what every host announces
+        pdf = cached_invoice(self)  # the store's size and Last-Modified: what every host announces
         if pdf is None:
             raise FileNotFoundError(f"invoice {self.key} is not in the store right after it was stored")
         return pdf
@@ -291,9 +291,18 @@ def latest_for(pending: PendingRender) -> PendingRender:
         latest = _latest.get(pending.reference)
     if latest is None or latest.seq <= pending.seq:
         return pending
-    if latest.html or _cached(latest) is not None:
+    if latest.html or cached_invoice(latest) is not None:
         return latest
     return pending
+
+
+def pending_render(html: str, revision: str, reference: str, filename: str, owner: int | None = None) -> PendingRender:
+    """The `PendingRender` of ``revision``: its ``path`` in INVOICE_CACHE_DIR, or its ``key`` in the shared
+    `invoice_storage` when there is one."""
+    name = f"{revision}.pdf"
+    if invoice_storage() is None:
+        return PendingRender(html, revision, reference, filename, booking_cache_dir(reference) / name, owner)
+    return PendingRender(html, revision, reference, filename, None, owner, key=f"{stored_prefix(reference)}{name}")
 
 
 def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf | PendingRender:
@@ -315,17 +324,8 @@ def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf
         raise
     revision = invoice_revision(html)
     reference = booking.booking_reference
-    shared = invoice_storage() is not None
-    pending = PendingRender(
-        html,
-        revision,
-        reference,
-        f"invoice-{reference}.pdf",
-        None if shared else booking_cache_dir(reference) / f"{revision}.pdf",
-        owner=booking.customer_id,
-        key=f"{stored_prefix(reference)}{revision}.pdf" if shared else None,
-    )
-    pdf = _cached(pending)
+    pending = pending_render(html, revision, reference, f"invoice-{reference}.pdf", owner=booking.customer_id)
+    pdf = cached_invoice(pending)
     if pdf is None:
         return remember_latest(pending)
     _prune_after_hit(pending)
@@ -335,7 +335,8 @@ def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf
 def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it in the
     calling thread, after giving its database connection back (`prepare_invoice`, then `PendingRender.render`
-    waiting at most settings.INVOICE_RENDER_WAIT seconds).
+    waiting at most settings.INVOICE_RENDER_WAIT seconds). With settings.INVOICE_RENDERER "celery" a render
+    worker renders it instead, waited for as long (`jobs.submit`, `jobs.wait_render`).
 
     Raises `InvoiceNotAvailable` for a cancelled or rejected booking, `InvoiceBusy` when no render slot came free
     in time, `InvoiceRenderError` when xhtml2pdf fails.
@@ -343,7 +344,11 @@ def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     prepared = prepare_invoice(booking, now)
     if isinstance(prepared, InvoicePdf):
         return prepared
-    _release_db_connection()
+    release_db_connection()
+    if settings.INVOICE_RENDERER == "celery":
+        from . import jobs  # Celery is loaded in celery mode only
+
+        return jobs.wait_render(prepared, jobs.submit(prepared))
     return prepared.render(time.monotonic() + settings.INVOICE_RENDER_WAIT)
 
 
@@ -361,8 +366,9 @@ async def render_in_executor(pending: PendingRender) -> InvoicePdf:
             raise InvoiceBusy(render_limiter().retry_after) from None
 
 
-def _cached(pending: PendingRender) -> InvoicePdf | None:
-    """``pending``'s PDF if it is in the cache (local directory or shared storage), else None."""
+def cached_invoice(pending: PendingRender) -> InvoicePdf | None:
+    """``pending``'s revision as it is in the cache now (local directory or shared storage; rendered by this or any
+    other process, a render worker's included), or None."""
     if pending.key is None:
         return _cached_pdf(pending.path, pending.revision, pending.filename)
     found = objectstore.stat(invoice_storage(), pending.key)

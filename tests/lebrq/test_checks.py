@@ -116,6 +116,28 @@ def test_e011_download_offload_values(settings, value, expected):
         assert messages[0].msg == "DOWNLOAD_OFFLOAD must be 'x-accel' or empty, got 'sendfile'."
 
 
+@pytest.mark.parametrize(
+    ("renderer", "broker", "expected"),
+    [
+        ("inline", "", []),
+        ("celery", "redis://127.0.0.1:6379/2", []),
+        ("celery", "amqp://guest:guest@127.0.0.1:5672//", []),
+        ("threads", "", ["lebrq.E012"]),
+        ("celery", "", ["lebrq.E013"]),
+        ("celery", "sqs://queue", ["lebrq.E013"]),
+    ],
+)
+def test_e012_e013_invoice_renderer_and_its_broker(settings, renderer, broker, expected):
+    settings.INVOICE_RENDERER, settings.CELERY_BROKER_URL = renderer, broker
+    messages = lebrq_checks.check_invoice_renderer()
+    assert ids(messages) == expected
+    if expected == ["lebrq.E012"]:
+        assert messages[0].msg == "INVOICE_RENDERER must be 'inline' or 'celery', got 'threads'."
+    if expected == ["lebrq.E013"]:
+        needs = "INVOICE_RENDERER=celery needs a Redis or RabbitMQ CELERY_BROKER_URL"
+        assert messages[0].msg == f"{needs}, got {broker!r}."
+
+
 def test_w001_temp_dir_on_the_media_filesystem_passes(settings, tmp_path):
     # Directories not created yet are judged by the parent they will be created in.
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "not" / "yet" / "tmp")
