@@ -104,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter scaling rounds and fewer bookings (≤ 5 min)")
     parser.add_argument("--check", action="store_true", help="exit 1 when consistency, failover or memory misses")
-    parser.add_argument("--seconds", type=float, default=None, help="failover run length (default 60, quick 40)")
+    parser.add_argument("--seconds", type=float, default=None, help="failover run length (default 60)")
     parser.add_argument("--clients", type=int, default=30, help="load clients (default 30)")
     args = parser.parse_args(argv)
-    seconds = args.seconds or (40 if args.quick else 60)
+    seconds = args.seconds or 60
     reason = namespaces_possible()
     if reason:
         print(f"scale: skipped: network namespaces cannot be made here ({reason})")
@@ -174,7 +174,8 @@ def run(machine: Machine, args, seconds: float, accounts: int) -> list[Check]:
     for app in apps.values():
         app.start(machine, topology.operator)
     if celery:
-        start_render_worker(machine, topology["render"], shared, directory / "render")
+        render, render_dir = topology["render"], directory / "render"
+        start_render_worker(machine, render, host_environment(shared, render, render_dir), render_dir)
     isolation = scale_steps.isolation(topology["app-a"])
     if isolation:
         raise RuntimeError("isolation: " + "; ".join(isolation))

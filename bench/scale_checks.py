@@ -23,6 +23,7 @@ class Check:
     measured: str
     met: bool | None
     gated: bool = True
+    short: str = ""  # the figure in the last line, if any
 
 
 def skipped(step: str, name: str, target: str) -> Check:
@@ -110,7 +111,7 @@ def summary_line(checks: list[Check]) -> str:
             parts.append(f"{step} not run")
             continue
         ran = [check for check in mine if check.met is not None]
-        figures = "; ".join(f"{check.name} {check.measured}" for check in ran if check.step != "consistency")
+        figures = ", ".join(check.short for check in ran if check.short)
         counted = f"{sum(bool(check.met) for check in ran)}/{len(ran)} met"
         skipped_count = len(mine) - len(ran)
         text = f"{step} {counted}" + (f", {skipped_count} skipped" if skipped_count else "")

@@ -140,7 +140,7 @@ def start_object_store(machine: Machine, host: Host, directory: Path) -> str:
     log = directory / "moto.log"
     endpoint = f"http://{host.address}:{S3_PORT}"
     popen = machine.start(
-        host, [sys.executable, "-m", "moto.server", "-H", host.address, "-p", str(S3_PORT)], log,
+        host, [str(Path(sys.executable).with_name("moto_server")), "-H", host.address, "-p", str(S3_PORT)], log,
         env={**os.environ, **S3_KEYS},
     )  # fmt: skip
     wait_for(lambda: httpx.get(endpoint + "/moto-api/", timeout=2).status_code < 500, "moto", popen=popen, log=log)
@@ -190,6 +190,7 @@ def app_environment(topology: Topology, db: MariaDB, redis_url: str, s3_endpoint
         env.update(S3_KEYS)
         env["STORAGE_BACKEND"] = "storages.backends.s3.S3Storage"
         env["STORAGE_OPTIONS"] = json.dumps(options)
+        env["INVOICE_STORAGE"] = "default"  # the invoice cache beside the media: a PDF rendered once, served by all
     return env
 
 
@@ -239,7 +240,8 @@ def start_render_worker(machine: Machine, host: Host, env: dict, directory: Path
     """The Celery render worker (``celery -A lebrq worker``, concurrency 1) on ``host``."""
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "celery.log"
-    command = [sys.executable, "-m", "celery", "-A", "lebrq", "worker", "--concurrency", "1", "--loglevel", "WARNING"]
+    command = [sys.executable, "-m", "celery", "-A", "lebrq", "worker", "--concurrency", "1", "--without-gossip",
+               "--without-mingle", "--loglevel", "WARNING", "-n", f"render@{host.name}"]  # fmt: skip
     return machine.start(host, command, log, env=env, cwd=ROOT)
 
 

@@ -212,9 +212,10 @@ def failover(topology, apps, front, db, s3, fixture, seconds: float, machine) ->
           f"failures: {[(s.kind, s.status or s.code, round(s.started, 1)) for s in near][:10]}")  # fmt: skip
     checks = [
         Check("failover", "success", f"≥ {TARGET_SUCCESS_PERCENT} %", f"{overall:.2f} % of {len(samples)}",
-              overall >= TARGET_SUCCESS_PERCENT),
+              overall >= TARGET_SUCCESS_PERCENT, short=f"{overall:.2f} %"),
         Check("failover", "GET success", f"{TARGET_GET_SUCCESS_PERCENT:g} %",
-              f"{gets:.2f} % of {sum(row[0] == 'GET' for row in statuses)}", gets >= TARGET_GET_SUCCESS_PERCENT),
+              f"{gets:.2f} % of {sum(row[0] == 'GET' for row in statuses)}", gets >= TARGET_GET_SUCCESS_PERCENT,
+              short=f"GETs {gets:.2f} %"),
     ]  # fmt: skip
     answered = sum(s.kind == "image upload" and s.status == 201 for s in samples)
     rows = db.query("SELECT id, name, size, sha256 FROM uploads_upload WHERE id > %s AND kind = 'image'", [last_id])
@@ -222,7 +223,9 @@ def failover(topology, apps, front, db, s3, fixture, seconds: float, machine) ->
     problems = upload_problems(b, topology.operator, db, s3, Path(b.env["MEDIA_ROOT"]), rows, answered, fixture)
     measured = "; ".join(problems[:5]) or f"{answered} answered 201 = {len(rows)} rows, each read through B"
     store = "S3" if s3 else "shared directory"
-    checks.append(Check("failover", name, target, f"{measured} ({failed_posts} POSTs failed; {store})", not problems))
+    short = f"uploads {'consistent' if not problems else 'INCONSISTENT'} ({failed_posts} POSTs failed)"
+    checks.append(Check("failover", name, target, f"{measured} ({failed_posts} POSTs failed; {store})", not problems,
+                        short=short))  # fmt: skip
     for check in checks:
         print(f"  failover: {check.name}: {check.measured} ({result(check)})")
     return checks
@@ -275,7 +278,7 @@ def scaling(front, apps, fixture, rounds: int, seconds: float) -> list[Check]:
     ratio = scaling_ratio(rates[1], rates[2])
     measured = f"{ratio:.2f}× ({statistics.median(rates[2]):.0f} vs {statistics.median(rates[1]):.0f} reads/s)"
     return [Check("scaling", "booking reads/s, 2 hosts vs 1", f"≥ {TARGET_SCALING}×", measured,
-                  ratio >= TARGET_SCALING, gated=False)]  # fmt: skip
+                  ratio >= TARGET_SCALING, gated=False, short=f"{ratio:.2f}×")]  # fmt: skip
 
 
 class RSSRecorder(PeriodicSampler):
@@ -305,9 +308,8 @@ def memory(rss: RSSRecorder) -> list[Check]:
             continue
         peak = max(values)
         measured = f"peak {peak:.0f} MB, mean {statistics.mean(values):.0f} MB"
-        checks.append(
-            Check("memory", f"{name} worker RSS", f"< {TARGET_RSS_MB} MB (peak)", measured, peak < TARGET_RSS_MB)
-        )
+        checks.append(Check("memory", f"{name} worker RSS", f"< {TARGET_RSS_MB} MB (peak)", measured,
+                            peak < TARGET_RSS_MB, short=f"{name} {peak:.0f} MB"))  # fmt: skip
     return checks
 
 

@@ -149,14 +149,15 @@ def test_verdict_and_summary_line():
     checks = [
         Check("consistency", "numbers", "gapless", "1–40", True),
         Check("consistency", "upload", "same bytes", SKIPPED, None),
-        Check("failover", "success", "≥ 99.9 %", "99.95 %", True),
-        Check("scaling", "reads", "≥ 1.4×", "1.10×", False, gated=False),
-        Check("memory", "app-a worker RSS", "< 400 MB", "peak 190 MB", True),
+        Check("failover", "success", "≥ 99.9 %", "99.95 % of 2000", True, short="99.95 %"),
+        Check("failover", "uploads", "consistent", "ok", True),
+        Check("scaling", "reads", "≥ 1.4×", "1.10× (110 vs 100 reads/s)", False, gated=False, short="1.10×"),
+        Check("memory", "app-a worker RSS", "< 400 MB", "peak 190 MB", True, short="app-a 190 MB"),
     ]
     assert verdict(checks)
     assert summary_line(checks) == (
-        "scale: consistency 1/1 met, 1 skipped | failover 1/1 met (success 99.95 %) | "
-        "scaling 0/1 met (reads 1.10×) | memory 1/1 met (app-a worker RSS peak 190 MB) | PASS"
+        "scale: consistency 1/1 met, 1 skipped | failover 2/2 met (99.95 %) | scaling 0/1 met (1.10×) | "
+        "memory 1/1 met (app-a 190 MB) | PASS"
     )
     missed = [*checks, Check("failover", "GET success", "100 %", "99.90 %", False)]
     assert not verdict(missed)

@@ -16,7 +16,7 @@ def ids(messages) -> list[str]:
 
 
 def test_the_default_settings_pass_every_check():
-    assert len(lebrq_checks.SETTINGS_CHECKS) == 7
+    assert len(lebrq_checks.SETTINGS_CHECKS) == 8
     for check in lebrq_checks.SETTINGS_CHECKS:
         assert check() == [], check.__name__
 
