@@ -166,7 +166,7 @@ def app_environment(topology: Topology, db: MariaDB, redis_url: str, s3_endpoint
     env = {
         **os.environ,
         "DATABASE_URL": db.url,
-        "CACHE_URL": f"{redis_url}/0",
+        "CACHE_URL": f"{redis_url}/0?socket_connect_timeout=1&socket_timeout=1",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": ",".join([lb, *(topology[name].address for name in ("app-a", "app-b")), "localhost"]),
         "TRUSTED_PROXIES": lb,
