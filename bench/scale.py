@@ -49,7 +49,15 @@ if str(ROOT) not in sys.path:
 
 from bench import load, scale_steps  # noqa: E402
 from bench.scale_checks import SKIPPED, Check, summary_line, verdict  # noqa: E402
-from bench.scale_hosts import Machine, choose_network, in_namespace, machine_networks, plan, remove_stale  # noqa: E402
+from bench.scale_hosts import (  # noqa: E402
+    RUN_DIR_PREFIX,
+    Machine,
+    choose_network,
+    in_namespace,
+    machine_networks,
+    plan,
+    remove_stale,
+)
 from bench.scale_services import (  # noqa: E402
     AppHost,
     Front,
@@ -121,21 +129,22 @@ def main(argv: list[str] | None = None) -> int:
 
     accounts = max(args.clients, ISSUES)
     topology = plan(os.getpid(), choose_network(machine_networks()), accounts)
-    machine = Machine(topology, Path(tempfile.mkdtemp(prefix="lebrq-scale-")))
+    machine = Machine(topology, Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-")))
     atexit.register(machine.close)
 
     def on_signal(number, _frame):
+        # Clean up here, at once: the main thread may be waiting on client threads (asyncio.to_thread), which end
+        # as soon as the hosts are gone. SIGINT too: asyncio.run would otherwise turn Ctrl-C into a cancellation.
+        print(f"scale: {signal.Signals(number).name}: cleaning up")
+        machine.close()
         raise SystemExit(128 + number)
 
-    for number in (signal.SIGTERM, signal.SIGHUP):
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, on_signal)
     checks: list[Check] = []
     started = time.monotonic()
     try:
         checks = run(machine, args, seconds, accounts)
-    except KeyboardInterrupt:
-        print("scale: interrupted; cleaning up")
-        return 130
     except Exception:
         traceback.print_exc()
         print("scale: FAIL: the run stopped on the error above")
@@ -150,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(machine: Machine, args, seconds: float, accounts: int) -> list[Check]:
     topology, directory = machine.topology, machine.directory
+    set_up = time.monotonic()
     print(f"hosts on {topology.network} (bridge {topology.bridge}), files in {directory}")
     machine.build()
     problems = machine.check_routes()
@@ -183,13 +193,23 @@ def run(machine: Machine, args, seconds: float, accounts: int) -> list[Check]:
     print(f"nginx {front.url} → {', '.join(a.url for a in apps.values())} (cpu quota: "
           f"{'cgroup, 1 core each' if apps['app-a'].cgroup else 'taskset, one CPU each'})")  # fmt: skip
 
+    began = time.monotonic()
+    print(f"hosts, services and data up in {began - set_up:.0f} s")
+
+    def step(name: str) -> None:
+        print(f"{name} ({time.monotonic() - began:.0f} s after the hosts were up)")
+
+    step("1. consistency")
     checks = scale_steps.consistency(topology, apps, front, db, s3, ISSUES)
-    fixture = scale_steps.load_fixture(topology, front, args.clients, bookings=10 if args.quick else 30)
+    step("2. failover: preparing the load's accounts and bookings")
+    fixture = scale_steps.load_fixture(topology, front, args.clients, bookings=5 if args.quick else 30)
     with scale_steps.RSSRecorder(apps) as rss:
         checks += scale_steps.failover(topology, apps, front, db, s3, fixture, seconds, machine)
         apps["app-a"].start(machine, topology.operator)  # back for the scaling step
+        step("3. scaling")
         checks += scale_steps.scaling(front, apps, fixture, rounds=1 if args.quick else 2,
                                       seconds=6 if args.quick else 15)  # fmt: skip
+    step("4. memory")
     checks += scale_steps.memory(rss)
     return checks
 

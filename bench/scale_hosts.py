@@ -4,7 +4,7 @@ Planning is pure (`plan`, `setup_commands`, `teardown_commands`, `needed_routes`
 addresses and the ``ip`` commands, tested in tests/bench/test_scale.py. `Machine` carries them out and undoes
 them: every namespace, bridge, process, cgroup and directory it makes is recorded and removed by `Machine.close`
 (also called from atexit and on SIGINT/SIGTERM by bench/scale.py); `remove_stale` clears what a run killed with
-SIGKILL left behind (its namespaces carry its pid).
+SIGKILL left behind (its namespaces, bridge, cgroups and directory carry its pid).
 
 Topology (one /24, no default route anywhere; each namespace reaches the others through its ``eth0`` on the
 bridge, and nothing else — the machine's own MariaDB, Redis and RabbitMQ listen on its 127.0.0.1, which a
@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ MAX_CLIENTS = 150
 IFNAMSIZ = 15  # longest Linux interface name
 NAME_PREFIX = "lqs"  # namespaces lqs<pid>-<host>, bridge lqs<pid>br, veths lqs<pid>v<n>
 STALE = re.compile(rf"^{NAME_PREFIX}(\d+)(?:-|br|v)")
+RUN_DIR_PREFIX = "lebrq-scale-"  # a run's directory: <tmp>/lebrq-scale-<pid>-<random>
 UNROUTABLE = "192.0.2.1"  # TEST-NET-1 (RFC 5737): only a default route would lead there
 
 
@@ -202,6 +204,21 @@ def remove_stale() -> list[str]:
         if match and not pid_alive(int(match[1])):
             run(["ip", "link", "del", name], check=False)
             removed.append(name)
+    root = cpu_cgroup_root()
+    for group in sorted(root.glob(f"{NAME_PREFIX}*")) if root else ():
+        match = STALE.match(group.name)
+        if match and not pid_alive(int(match[1])):
+            for pid in (group / "cgroup.procs").read_text().split():
+                _kill(int(pid), signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                time.sleep(0.2)
+                group.rmdir()
+                removed.append(str(group))
+    for directory in sorted(Path(tempfile.gettempdir()).glob(f"{RUN_DIR_PREFIX}*")):
+        match = re.match(rf"{RUN_DIR_PREFIX}(\d+)-", directory.name)
+        if match and not pid_alive(int(match[1])):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(str(directory))
     return removed
 
 

@@ -237,10 +237,10 @@ class AppHost:
 
 
 def start_render_worker(machine: Machine, host: Host, env: dict, directory: Path):
-    """The Celery render worker (``celery -A lebrq worker``, concurrency 1) on ``host``."""
+    """The Celery render worker on ``host``, as deploy/systemd/lebrq-render.service runs it (2 processes)."""
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "celery.log"
-    command = [sys.executable, "-m", "celery", "-A", "lebrq", "worker", "--concurrency", "1", "--without-gossip",
+    command = [sys.executable, "-m", "celery", "-A", "lebrq", "worker", "--concurrency", "2", "--without-gossip",
                "--without-mingle", "--loglevel", "WARNING", "-n", f"render@{host.name}"]  # fmt: skip
     return machine.start(host, command, log, env=env, cwd=ROOT)
 
