@@ -104,7 +104,7 @@ def test_upload_through_a_is_read_with_ranges_through_b(hosts, s3_server, shared
 def test_an_invoice_rendered_on_a_is_served_by_b(hosts, s3_server):
     a, b = hosts
     with a.client() as client:
-        booking = client.get("/api/bookings").json()["results"][0]
+        booking = client.get("/api/bookings").json()["items"][0]
         first = client.get(f"/api/bookings/{booking['id']}/invoice")
     assert first.status_code == 200
     with b.client() as client:
