@@ -91,6 +91,9 @@ class S3Server:
             "STORAGE_BACKEND": "storages.backends.s3.S3Storage",
             "STORAGE_OPTIONS": json.dumps(options),
             "INVOICE_STORAGE": "default",
+            # moto answers CompleteMultipartUpload only once it has joined the parts, silent meanwhile (S3 itself
+            # sends keep-alive whitespace): ~11 s for 1 GiB here, past the default 10 s read timeout.
+            "STORAGE_TIMEOUT": "120",
         }
 
 

@@ -162,3 +162,15 @@ def test_admin_zip_copies_stored_pdfs(django_user_model, booking, make_booking, 
     assert len(keys) == 2
     assert sorted(contents) == sorted(f"invoice-{b.booking_reference}.pdf" for b in (booking, second))
     assert sorted(contents.values()) == sorted(stored_bytes(s3_storage, key) for key in keys)
+
+
+def test_invoice_storage_may_be_a_local_storage(booking, settings, renders, customer_api):
+    """INVOICE_STORAGE=default with the default FileSystemStorage: the cache under MEDIA_ROOT/invoices/."""
+    settings.INVOICE_STORAGE = "default"
+    first = invoice_pdf(booking, now=BEFORE_EVENT)
+    path = Path(settings.MEDIA_ROOT) / "invoices" / booking.booking_reference / f"{first.revision}.pdf"
+    assert first.key == f"invoices/{booking.booking_reference}/{first.revision}.pdf"
+    assert first.size == path.stat().st_size
+    assert invoice_pdf(Booking.objects.get(pk=booking.pk), now=BEFORE_EVENT) == first
+    assert len(renders) == 1
+    assert not any(Path(settings.INVOICE_CACHE_DIR).rglob("*.pdf"))

@@ -285,3 +285,28 @@ def test_abort_incomplete_uploads(s3_storage):
     # (moto dates every multipart upload 2010-11-10, so the age cut-off itself is not tested here.)
     assert key in objectstore.abort_incomplete_uploads(default_storage, older_than=0)
     assert key not in [k for k, _, _ in objectstore.incomplete_uploads(default_storage)]
+
+
+def test_cleanup_storage_removes_what_a_killed_process_left(customer_api, stored_video, s3_storage, tmp_path):
+    """An object without its row and an open multipart upload (a process killed mid-upload) go; the stored upload
+    with its row stays."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    upload, _ = stored_video
+    source = tmp_path / "orphan.mp4"
+    source.write_bytes(b"\0" * 100)
+    objectstore.save_file(default_storage, "videos/orphan.mp4", source, "video/mp4")
+    key = f"{s3_storage.location}/videos/killed.mp4"
+    s3_storage.client.create_multipart_upload(Bucket=s3_storage.bucket, Key=key)
+    out = StringIO()
+    call_command("cleanup_storage", "--older-than", "0", "--dry-run", stdout=out)
+    assert s3_storage.keys() == sorted([upload.name, "videos/orphan.mp4"])
+    call_command("cleanup_storage", "--older-than", "0", stdout=(out := StringIO()))
+    assert s3_storage.keys() == [upload.name]
+    assert "removed videos/orphan.mp4 (no row)" in out.getvalue()
+    assert f"aborted multipart upload {key}" in out.getvalue()
+    assert key not in [k for k, _, _ in objectstore.incomplete_uploads(default_storage)]
+    call_command("cleanup_storage", "--older-than", "3600", stdout=(out := StringIO()))
+    assert s3_storage.keys() == [upload.name]
