@@ -125,6 +125,22 @@ def test_submit_sends_one_job_per_revision(pending, broker, settings):
 
 
 @pytest.mark.django_db
+def test_submit_with_the_cache_down_claims_in_the_process(pending, broker, settings, caplog):
+    client, queue = broker
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        }
+    }
+    jobs.submit(pending)
+    jobs.submit(pending)
+    assert client.llen(queue) == 1
+    assert set(jobs._claims) == {pending.revision}
+    assert "the cache is unavailable" in caplog.text
+
+
+@pytest.mark.django_db
 def test_submit_without_a_broker_is_invoice_busy_and_leaves_no_claim(pending, settings, monkeypatch):
     app = celery_app(monkeypatch, "redis://127.0.0.1:1/0", "lebrq-test-nowhere")  # nothing listens on port 1
     settings.INVOICE_RENDER_WAIT = 3.0
