@@ -6,9 +6,12 @@ import asyncio
 import math
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache as django_cache
@@ -17,6 +20,7 @@ from bookings.invoicing import cache, jobs, pdf
 from bookings.invoicing.cache import InvoicePdf, PendingRender
 from lebrq.exceptions import InvoiceBusy, InvoiceRenderError
 
+ROOT = Path(__file__).resolve().parents[2]
 BEFORE_EVENT = datetime(2030, 1, 1, tzinfo=UTC)
 REDIS_BROKER = "redis://127.0.0.1:6379/13"
 
@@ -205,3 +209,13 @@ def test_wait_render_is_invoice_busy_at_the_deadline(settings, tmp_path):
     assert raised.value.retry_after == math.ceil(2.5)
     with pytest.raises(InvoiceBusy):
         asyncio.run(jobs.await_render(nothing, time.monotonic() + 0.2))
+
+
+def test_inline_mode_never_loads_celery():
+    """The web workers import Celery only in celery mode (`jobs` is imported when a job is sent)."""
+    code = "import sys, lebrq.asgi, bookings.invoicing.download; print(sorted({'celery', 'kombu'} & set(sys.modules)))"
+    env = {**os.environ, "INVOICE_RENDERER": "inline", "DJANGO_SETTINGS_MODULE": "lebrq.settings"}
+    env.pop("CELERY_BROKER_URL", None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
