@@ -1,5 +1,5 @@
 """Invoice renders as Celery jobs (`bookings.invoicing.jobs`) in process: the render worker's `render_job`, one
-job per revision on a real Redis broker (database 13, a queue of this run), the 503 when the broker is down, and
+job per revision on a real Redis broker (database 12, a queue of this run), the 503 when the broker is down, and
 the waits for the cached PDF; the whole path with a real worker and uvicorn is in tests/live."""
 
 import asyncio
@@ -22,7 +22,7 @@ from lebrq.exceptions import InvoiceBusy, InvoiceRenderError
 
 ROOT = Path(__file__).resolve().parents[2]
 BEFORE_EVENT = datetime(2030, 1, 1, tzinfo=UTC)
-REDIS_BROKER = "redis://127.0.0.1:6379/13"
+REDIS_BROKER = "redis://127.0.0.1:6379/12"
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,7 @@ def celery_app(monkeypatch, broker_url: str, queue: str):
 
 @pytest.fixture
 def broker(settings, monkeypatch):
-    """Jobs published to Redis database 13 on a queue of this test run; yields a Redis client and the queue (a
+    """Jobs published to Redis database 12 on a queue of this test run; yields a Redis client and the queue (a
     Redis list of the messages), deleted afterwards."""
     redis = pytest.importorskip("redis")
     try:
@@ -86,7 +86,7 @@ def broker(settings, monkeypatch):
     settings.INVOICE_RENDERER = "celery"
     client = redis.Redis.from_url(REDIS_BROKER)
     yield client, queue
-    client.delete(queue)
+    client.delete(queue, *client.scan_iter(match=f"_kombu.binding*.{queue}"))
     client.close()
     app.close()
 
