@@ -52,15 +52,19 @@ _claims_guard = threading.Lock()
 def _claim(pending: PendingRender, until: float) -> bool:
     """Claim ``pending``'s revision until ``until`` (a `time.monotonic()` value): in this process under a lock,
     then in Django's cache with ``add`` (atomic in Redis; the file cache only nearly so, the render worker then
-    finds the second job's revision cached). Returns whether this call made the claim."""
+    finds the second job's revision cached; an unavailable cache leaves the claim in this process only, as
+    rendering is worth more than a duplicate job). Returns whether this call made the claim."""
     now = time.monotonic()
     with _claims_guard:
         for revision in [revision for revision, expiry in _claims.items() if expiry <= now]:
             del _claims[revision]
         if pending.revision in _claims:
             return False
-        if not cache.add(claim_key(pending.revision), pending.reference, timeout=math.ceil(until - now)):
-            return False
+        try:
+            if not cache.add(claim_key(pending.revision), pending.reference, timeout=math.ceil(until - now)):
+                return False
+        except Exception as exc:  # the cache backend's own errors (redis.ConnectionError, OSError, ...)
+            logger.warning("Invoice job claims: the cache is unavailable (%s); claiming in this process only", exc)
         _claims[pending.revision] = until
         return True
 
@@ -69,7 +73,10 @@ def _release(revision: str) -> None:
     """Drop ``revision``'s claim (its job could not be sent)."""
     with _claims_guard:
         _claims.pop(revision, None)
-    cache.delete(claim_key(revision))
+    try:
+        cache.delete(claim_key(revision))
+    except Exception:  # unavailable: the claim expires by itself
+        logger.warning("Invoice job claims: could not release the claim of revision %s", revision)
 
 
 def submit(pending: PendingRender) -> float:

@@ -1,14 +1,17 @@
 """Invoice renders as Celery jobs (`bookings.invoicing.jobs`) in process: the render worker's `render_job`, one
-job per revision on a real Redis broker (database 13, a queue of this run), the 503 when the broker is down, and
+job per revision on a real Redis broker (database 12, a queue of this run), the 503 when the broker is down, and
 the waits for the cached PDF; the whole path with a real worker and uvicorn is in tests/live."""
 
 import asyncio
 import math
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache as django_cache
@@ -17,8 +20,9 @@ from bookings.invoicing import cache, jobs, pdf
 from bookings.invoicing.cache import InvoicePdf, PendingRender
 from lebrq.exceptions import InvoiceBusy, InvoiceRenderError
 
+ROOT = Path(__file__).resolve().parents[2]
 BEFORE_EVENT = datetime(2030, 1, 1, tzinfo=UTC)
-REDIS_BROKER = "redis://127.0.0.1:6379/13"
+REDIS_BROKER = "redis://127.0.0.1:6379/12"
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +74,7 @@ def celery_app(monkeypatch, broker_url: str, queue: str):
 
 @pytest.fixture
 def broker(settings, monkeypatch):
-    """Jobs published to Redis database 13 on a queue of this test run; yields a Redis client and the queue (a
+    """Jobs published to Redis database 12 on a queue of this test run; yields a Redis client and the queue (a
     Redis list of the messages), deleted afterwards."""
     redis = pytest.importorskip("redis")
     try:
@@ -82,7 +86,7 @@ def broker(settings, monkeypatch):
     settings.INVOICE_RENDERER = "celery"
     client = redis.Redis.from_url(REDIS_BROKER)
     yield client, queue
-    client.delete(queue)
+    client.delete(queue, *client.scan_iter(match=f"_kombu.binding*.{queue}"))
     client.close()
     app.close()
 
@@ -122,6 +126,22 @@ def test_submit_sends_one_job_per_revision(pending, broker, settings):
     other = PendingRender("<p>other</p>", "f" * 32, pending.reference, pending.filename, pending.path)
     jobs.submit(other)
     assert client.llen(queue) == 2
+
+
+@pytest.mark.django_db
+def test_submit_with_the_cache_down_claims_in_the_process(pending, broker, settings, caplog):
+    client, queue = broker
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        }
+    }
+    jobs.submit(pending)
+    jobs.submit(pending)
+    assert client.llen(queue) == 1
+    assert set(jobs._claims) == {pending.revision}
+    assert "the cache is unavailable" in caplog.text
 
 
 @pytest.mark.django_db
@@ -189,3 +209,13 @@ def test_wait_render_is_invoice_busy_at_the_deadline(settings, tmp_path):
     assert raised.value.retry_after == math.ceil(2.5)
     with pytest.raises(InvoiceBusy):
         asyncio.run(jobs.await_render(nothing, time.monotonic() + 0.2))
+
+
+def test_inline_mode_never_loads_celery():
+    """The web workers import Celery only in celery mode (`jobs` is imported when a job is sent)."""
+    code = "import sys, lebrq.asgi, bookings.invoicing.download; print(sorted({'celery', 'kombu'} & set(sys.modules)))"
+    env = {**os.environ, "INVOICE_RENDERER": "inline", "DJANGO_SETTINGS_MODULE": "lebrq.settings"}
+    env.pop("CELERY_BROKER_URL", None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

@@ -20,8 +20,8 @@ from tests.live.harness import stop_process
 
 pytestmark = pytest.mark.live
 
-#: The brokers of these tests: Redis database 13 (kept for them) and RabbitMQ's default virtual host.
-BROKERS = {"redis": "redis://127.0.0.1:6379/13", "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//"}
+#: The brokers of these tests: Redis database 12 (kept for them) and RabbitMQ's default virtual host.
+BROKERS = {"redis": "redis://127.0.0.1:6379/12", "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//"}
 RENDER_WAIT = 4.0  # seconds a request waits for its job; a one-page render takes well under one on this machine
 
 
@@ -64,7 +64,14 @@ class RenderWorker:
 
 
 def delete_queue(url: str, queue: str) -> None:
-    """Remove the test's queue (and its exchange) from the broker."""
+    """Remove the test's queue from the broker: on RabbitMQ the queue and its exchange, on Redis (a database of
+    these tests) the queue's list and kombu's binding keys."""
+    if url.startswith("redis"):
+        import redis
+
+        with redis.Redis.from_url(url) as client:
+            client.delete(queue, *client.scan_iter(match=f"_kombu.binding*.{queue}"))
+        return
     from kombu import Connection
 
     with Connection(url, connect_timeout=5) as connection:
