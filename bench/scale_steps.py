@@ -187,7 +187,7 @@ def load_fixture(topology, front, clients: int, bookings: int) -> load.Fixture:
                         (SHARED_MEDIA / "camera-with-gps.jpg").read_bytes())  # fmt: skip
 
 
-def failover(topology, apps, front, db, s3, fixture, seconds: float, machine) -> list[Check]:
+def failover(topology, apps, front, db, s3, fixture, seconds: float) -> list[Check]:
     """Step 2: the load through nginx; half-way, SIGKILL to A's gunicorn master and worker at once."""
     a, b = apps["app-a"], apps["app-b"]
     asyncio.run(load.run_clients(front.url, fixture, 3, 1.0, seed=0))  # warm-up: imports, PDF fonts
