@@ -319,3 +319,35 @@ def test_cleanup_storage_removes_what_a_killed_process_left(customer_api, stored
     assert key not in [k for k, _, _ in objectstore.incomplete_uploads(default_storage)]
     call_command("cleanup_storage", "--older-than", "3600", stdout=(out := StringIO()))
     assert s3_storage.keys() == [upload.name]
+
+
+def test_object_range_iterator_close_does_not_wait_for_a_read_in_progress():
+    """close() while a read waits on the store returns at once; that read closes the body when it returns."""
+    import threading
+    import time
+
+    started, release = threading.Event(), threading.Event()
+
+    class SlowBody:
+        closed = False
+
+        def read(self, size):
+            started.set()
+            release.wait(5)
+            return b"x" * size
+
+        def close(self):
+            self.closed = True
+
+    body = SlowBody()
+    iterator = ObjectRangeIterator(lambda first, last: body, [(0, 99)], chunk_size=10)
+    reader = threading.Thread(target=iterator._read, args=(0, 99))
+    reader.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    iterator.close()
+    assert time.monotonic() - began < 0.5
+    assert body.closed is False
+    release.set()
+    reader.join(5)
+    assert body.closed is True
