@@ -195,9 +195,14 @@ def _put_once(storage: Storage, name: str, source: str | os.PathLike, extra: dic
 
 def open_range(storage: Storage, name: str, first: int, last: int):
     """The bytes ``first``..``last`` (inclusive) of the object ``name`` as a readable body (``read(size)``,
-    ``close()``): one GET with ``Range: bytes=first-last`` (RFC 9110 §14.1.2), nothing read yet. S3 only (local
-    files are read by `lebrq.http.streaming.FileRangeIterator`). Raises `FileNotFoundError` for a missing object,
-    `StorageUnavailable` for any other failure."""
+    ``close()``): on S3 one GET with ``Range: bytes=first-last`` (RFC 9110 §14.1.2), nothing read yet; for another
+    storage its file opened and positioned at ``first`` (the caller reads no more than the range). (Local files are
+    read by `lebrq.http.streaming.FileRangeIterator`.) Raises `FileNotFoundError` for a missing object,
+    `StorageUnavailable` for any other failure of the object store."""
+    if not is_object_store(storage):
+        handle = storage.open(name, "rb")
+        handle.seek(first)
+        return handle
     try:
         answer = client(storage).get_object(
             Bucket=storage.bucket_name, Key=object_key(storage, name), Range=f"bytes={first}-{last}"

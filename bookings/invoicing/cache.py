@@ -359,9 +359,13 @@ async def render_in_executor(pending: PendingRender) -> InvoicePdf:
     `InvoiceBusy` (whose Retry-After is the limiter's). Raises what `PendingRender.render_unowned` raises."""
     deadline = time.monotonic() + settings.INVOICE_RENDER_WAIT
     async with owner_turns().turn(pending.owner, deadline) as waited:
-        target = latest_for(pending) if waited else pending
+
+        def render_target(deadline: float) -> InvoicePdf:
+            # latest_for may ask the shared storage (a HEAD request): in the render thread, not on the loop.
+            return (latest_for(pending) if waited else pending).render_unowned(deadline)
+
         try:
-            return await render_threads().run(target.render_unowned, deadline)
+            return await render_threads().run(render_target, deadline)
         except RequestThreadTimeout:
             raise InvoiceBusy(render_limiter().retry_after) from None
 

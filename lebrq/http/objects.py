@@ -26,8 +26,8 @@ class ObjectRangeIterator:
     thread (asyncio.to_thread), so the event loop never does; no more than one chunk is held.
 
     The open body is closed when its range is done, when a read fails or is cancelled, or by `close()`
-    (synchronous, so StreamingHttpResponse runs it as a resource closer). A body shorter than its range raises
-    OSError (the response already promised a Content-Length).
+    (synchronous, so StreamingHttpResponse runs it as a resource closer; it never waits for a read in progress).
+    A body shorter than its range raises OSError (the response already promised a Content-Length).
     """
 
     def __init__(self, opener: Opener, segments: Iterable[Segment], chunk_size: int):
@@ -70,27 +70,38 @@ class ObjectRangeIterator:
     def _read(self, first: int, last: int) -> bytes:
         """Runs in a worker thread: the next chunk of the range (first, last), opening it first if needed."""
         with self._lock:
-            if self._closed:
-                raise ValueError("read from a closed ObjectRangeIterator")
-            if self._body is None:
-                self._body = self._opener(first, last)
-                self._left = last - first + 1
-            chunk = self._body.read(min(self._chunk_size, self._left))
-            if not chunk:
-                raise OSError(f"the stored object ended {self._left} bytes before byte {last}")
-            self._left -= len(chunk)
-            if self._left == 0:
-                self._body.close()
-                self._body = None
-            return chunk
+            try:
+                if self._closed:
+                    raise ValueError("read from a closed ObjectRangeIterator")
+                if self._body is None:
+                    self._body = self._opener(first, last)
+                    self._left = last - first + 1
+                chunk = self._body.read(min(self._chunk_size, self._left))
+                if not chunk:
+                    raise OSError(f"the stored object ended {self._left} bytes before byte {last}")
+                self._left -= len(chunk)
+                if self._left == 0:
+                    self._close_body()
+                return chunk
+            finally:
+                if self._closed:  # closed while this read waited on the store: the body is closed here
+                    self._close_body()
+
+    def _close_body(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
 
     def close(self) -> None:
-        """Close the open body, if any; idempotent, callable from any thread. Iteration then stops."""
+        """Close the open body, if any; idempotent, callable from any thread, and never waits: while a read is
+        waiting on the store (up to STORAGE_TIMEOUT), that read closes the body when it returns. Iteration then
+        stops."""
         self._closed = True
-        with self._lock:
-            if self._body is not None:
-                self._body.close()
-                self._body = None
+        if self._lock.acquire(blocking=False):
+            try:
+                self._close_body()
+            finally:
+                self._lock.release()
 
     async def aclose(self) -> None:
         """Same as `close()`, for `contextlib.aclosing`."""

@@ -44,7 +44,7 @@ def hosts(tmp_path_factory, s3_server, redis_prefix):
         **s3_server.server_env(bucket),
         CACHE_URL=f"{REDIS_URL}?key_prefix={redis_prefix}",
         SECRET_KEY="two-hosts-one-key-" + "x" * 40,
-        THROTTLE_ACCOUNT_ADDRESS_RATE="4/min",
+        THROTTLE_ACCOUNT_ADDRESS_RATE="4/hour",  # a fixed window: an hour is not crossed during the test
     )
     directory = tmp_path_factory.mktemp("hostb")
     b = LiveServer(
@@ -59,7 +59,7 @@ def hosts(tmp_path_factory, s3_server, redis_prefix):
     a.start()
     b.start()
     a.bucket = b.bucket = bucket
-    token = a.token()  # one login: THROTTLE_ACCOUNT_ADDRESS_RATE is 4/min here; the token is good on both hosts
+    token = a.token()  # one login: THROTTLE_ACCOUNT_ADDRESS_RATE is 4/hour here; the token is good on both hosts
     a.client = lambda: httpx.Client(base_url=a.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     b.client = lambda: httpx.Client(base_url=b.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     yield a, b
@@ -127,7 +127,7 @@ def test_an_invoice_rendered_on_a_is_served_by_b(hosts, s3_server):
 
 
 def test_throttle_counters_are_shared_through_redis(hosts):
-    """THROTTLE_ACCOUNT_ADDRESS_RATE=4/min for both: four wrong passwords spread over A and B, then both refuse."""
+    """THROTTLE_ACCOUNT_ADDRESS_RATE=4/hour for both: four wrong passwords spread over A and B, then both refuse."""
     a, b = hosts
     login = {"username": f"nobody-{uuid.uuid4().hex[:6]}", "password": "wrong-password"}
     statuses = [httpx.post(server.url + "/api/auth/login", json=login).status_code for server in (a, b, a, b, a, b)]
