@@ -333,7 +333,7 @@ INVOICE_STORAGE_PREFIX = env.str("INVOICE_STORAGE_PREFIX", default="invoices/")
 INVOICE_RENDERER = env.str("INVOICE_RENDERER", default="inline")
 INVOICE_RENDER_QUEUE = env.str("INVOICE_RENDER_QUEUE", default="invoices")
 # Celery (lebrq/celery.py reads every CELERY_* setting): Redis redis://host:6379/N or RabbitMQ amqp://user:pw@host//.
-# No result backend: a waiting request watches the invoice cache. A broker that does not answer within 2 s is a 503.
+# No result backend: a waiting request watches the invoice cache. An unreachable broker (2 s, 2 tries) is a 503.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_DEFAULT_QUEUE = INVOICE_RENDER_QUEUE
 CELERY_TASK_IGNORE_RESULT = True
