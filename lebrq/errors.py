@@ -54,6 +54,7 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.TooManyPixels: (413, "too_many_pixels", None),
     domain.CorruptContent: (400, "corrupt_content", None),
     domain.MetadataNotRemovable: (400, "metadata_not_removable", None),
+    domain.IdempotencyKeyReused: (422, "idempotency_key_reused", None),
     domain.InsufficientStorage: (507, "insufficient_storage", None),
     domain.StorageUnavailable: (503, "storage_unavailable", "The file store cannot be reached; retry later."),
 }
@@ -77,6 +78,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "unsupported_character": "text the invoice prints with a character beyond U+FFFF (emoji)",
         "corrupt_content": "an uploaded file that does not decode or parse completely as its type",
         "metadata_not_removable": "an uploaded file whose private metadata cannot be removed",
+        "invalid_idempotency_key": "an Idempotency-Key header that is not 1-64 visible ASCII characters",
     },
     401: {
         "not_authenticated": "no bearer token",
@@ -104,6 +106,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "too_many_pixels": "an image whose header declares more than IMAGE_MAX_PIXELS pixels",
     },
     415: {"unsupported_media_type": "a file whose bytes are not of an accepted type"},
+    422: {"idempotency_key_reused": "an Idempotency-Key the caller already used for an upload of another kind"},
     429: {
         "throttled": "too many requests from this address, or for this account from this address",
         "too_many_uploads": "more uploads of one user at once than UPLOADS_PER_USER",

@@ -111,6 +111,11 @@ class MetadataNotRemovable(ContentRejected):
     """ExifTool failed on the file, or the file carries private metadata that cannot be removed."""
 
 
+class IdempotencyKeyReused(DomainError):
+    """The caller already used this ``Idempotency-Key`` for an upload of another kind: a key names one request
+    (draft-ietf-httpapi-idempotency-key-header §2.7: the same key with another payload is refused)."""
+
+
 class InsufficientStorage(DomainError):
     """No space left on the device (ENOSPC) to receive or store an upload or a request body."""
 

@@ -2,18 +2,56 @@
 
 import contextlib
 import errno
+import re
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from lebrq import objectstore
-from lebrq.exceptions import InsufficientStorage, StorageUnavailable, UploadTooLarge
+from lebrq.exceptions import (
+    IdempotencyKeyReused,
+    InsufficientStorage,
+    InvalidInput,
+    StorageUnavailable,
+    UploadTooLarge,
+)
 from lebrq.http.streaming import release_db_connections
 
 from . import names, scrub, sniffing, verify
 from .models import Upload
+
+#: An idempotency key: 1-64 visible ASCII characters but the quote and the backslash (a UUID is 36), bare or as a
+#: Structured Fields string in quotes (draft-ietf-httpapi-idempotency-key-header §2.1, RFC 8941 §3.3.3).
+KEY_CHARACTERS = r"[\x21\x23-\x5b\x5d-\x7e]{1,64}"
+IDEMPOTENCY_KEY = re.compile(rf'"({KEY_CHARACTERS})"|({KEY_CHARACTERS})')
+
+
+def idempotency_key(header: str | None) -> str | None:
+    """The key of an ``Idempotency-Key`` header value (its surrounding quotes removed), None when there is none.
+
+    Raises `InvalidInput` (field ``Idempotency-Key``, reason ``invalid_idempotency_key``) for an empty value, one
+    longer than 64 characters, or one with other characters than visible ASCII but the quote and the backslash."""
+    if header is None:
+        return None
+    match = IDEMPOTENCY_KEY.fullmatch(header.strip())
+    if match is None:
+        raise InvalidInput(
+            "Idempotency-Key",
+            "An Idempotency-Key is 1 to 64 visible ASCII characters, other than a quote or a backslash.",
+            reason="invalid_idempotency_key",
+        )
+    return match.group(1) or match.group(2)
+
+
+def earlier_upload(owner, key: str, kind: str) -> Upload | None:
+    """The upload ``owner`` created with the idempotency ``key``, or None; raises `IdempotencyKeyReused` when that
+    upload is of another ``kind`` than the one asked for now (the key names one request)."""
+    upload = Upload.objects.filter(owner=owner, idempotency_key=key).first()
+    if upload is not None and upload.kind != kind:
+        raise IdempotencyKeyReused(f"This Idempotency-Key was used for an upload of kind {upload.kind!r}.")
+    return upload
 
 
 def read_head(uploaded: UploadedFile) -> bytes:
@@ -38,8 +76,12 @@ def check_content(uploaded: UploadedFile, mime: str) -> None:
         uploaded.size, uploaded.sha256 = result.size, result.sha256
 
 
-def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
+def store_upload(uploaded: UploadedFile, *, kind: str, owner, key: str | None = None) -> Upload:
     """Validate ``uploaded`` for ``kind`` and make it permanent; returns the saved `Upload` row.
+
+    With an idempotency ``key`` (`idempotency_key`) the row records it; when ``owner`` already has a row with that
+    key (a repeated POST that raced this one: the unique constraint decides), the bytes just stored are removed
+    and that row is returned instead (`IdempotencyKeyReused` when it is of another kind).
 
     The temporary file (already on disk, with ``sha256`` computed by the upload handler) is renamed into
     MEDIA_ROOT through the default storage, or on an object store sent to it in parts from the file
@@ -76,7 +118,14 @@ def store_upload(uploaded: UploadedFile, *, kind: str, owner) -> Upload:
                 sha256=uploaded.sha256,
                 owner=owner,
                 is_public=kind != Upload.Kind.DOCUMENT,
+                idempotency_key=key,
             )
+    except IntegrityError:
+        _discard(stored)
+        earlier = earlier_upload(owner, key, kind) if key is not None else None
+        if earlier is None:
+            raise
+        return earlier
     except BaseException:
         _discard(stored)
         raise

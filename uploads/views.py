@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import ListAPIView
@@ -23,10 +23,19 @@ from lebrq.http.streaming import settled_mtime
 
 from .models import Upload
 from .parsers import UploadMultiPartParser
-from .services import delete_upload, store_upload
+from .services import delete_upload, earlier_upload, idempotency_key, store_upload
 
 #: Shown inline (a browser renders them in place); every other stored file downloads as an attachment.
 INLINE_TYPE_PREFIXES = ("image/", "video/")
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Optional, 1-64 visible ASCII characters (a UUID): a POST repeated with the same key by the same "
+    "account answers the upload the first one created (201, same body) instead of storing a second one; 422 "
+    "`idempotency_key_reused` when that upload is of another kind. Send a fresh key per upload and the same key "
+    "when retrying after a connection error, 502 or 504.",
+)
 #: Public media never change behind their URL (a new upload gets a new generated name): cache for a year
 #: (RFC 9111 §5.2.2.1, RFC 8246 immutable).
 PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -46,12 +55,18 @@ class UploadSerializer(serializers.ModelSerializer):
 
 
 class UploadView(APIView):
-    """Multipart field ``file`` → 201 with the stored upload. 400 no file, several files, or a body that ends
-    before its closing boundary; 413 too large; 415 wrong type; 507 disk full."""
+    """Multipart field ``file`` → 201 with the stored upload. 400 no file, several files, a body that ends before
+    its closing boundary, or a malformed ``Idempotency-Key``; 413 too large; 415 wrong type; 422 an idempotency key
+    already used for another kind; 507 disk full.
+
+    With an ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header) that the caller already used,
+    the upload it created is answered (201, same body) before the body is parsed, and nothing new is stored
+    (`uploads.services.store_upload` resolves two at once)."""
 
     parser_classes = [UploadMultiPartParser]
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         request=inline_serializer("UploadRequest", {"file": serializers.FileField()}),
         responses={
             201: UploadSerializer,
@@ -60,17 +75,22 @@ class UploadView(APIView):
             411: OpenApiTypes.OBJECT,
             413: OpenApiTypes.OBJECT,
             415: OpenApiTypes.OBJECT,
+            422: OpenApiTypes.OBJECT,  # an Idempotency-Key already used for an upload of another kind
             507: OpenApiTypes.OBJECT,
         },
     )
     def post(self, request, kind: str):
+        key = idempotency_key(request.headers.get("Idempotency-Key"))
+        earlier = earlier_upload(request.user, key, kind) if key is not None else None
+        if earlier is not None:
+            return Response(UploadSerializer(earlier).data, status=status.HTTP_201_CREATED)
         uploaded = request.FILES.get("file")
         if uploaded is None:
             for part in request.FILES.values():
                 part.close()
             raise ValidationError({"file": ["No file was submitted in the multipart field 'file'."]})
         try:
-            upload = store_upload(uploaded, kind=kind, owner=request.user)
+            upload = store_upload(uploaded, kind=kind, owner=request.user, key=key)
         finally:
             # Removes the temporary file now (if it was not moved into MEDIA_ROOT), before the response is sent.
             for part in request.FILES.values():
