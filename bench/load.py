@@ -26,7 +26,10 @@ up: picks a request by weight, sends it, reads the whole answer, then waits a ra
 - ``booking list`` (35): ``GET /api/bookings?page=N`` (20 a page) of the account's bookings, 200;
 - ``booking detail`` (35): ``GET /api/bookings/{id}`` of one of the account's bookings, 200;
 - ``video range`` (15): ``GET /static/<video>`` with ``Range`` of 512 KiB at a random offset, 206;
-- ``image upload`` (10): ``POST /api/uploads/image``, a 158 KiB JPEG (``camera-with-gps.jpg``), 201;
+- ``image upload`` (10): ``POST /api/uploads/image``, a 158 KiB JPEG (``camera-with-gps.jpg``), 201; each with a
+  fresh ``Idempotency-Key``, sent once more with the same key after a 502 or 504 or a failed connection, as a client
+  app would (a proxy never replays a POST; the key makes the retry safe: the server answers the upload already
+  stored instead of storing a second one);
 - ``invoice`` (5): ``GET /api/bookings/{id}/invoice`` of one of the account's first ``INVOICES_PER_ACCOUNT`` (2)
   bookings, the PDF, 200 (a customer fetches the invoices of a few bookings, not of all of them).
 
@@ -51,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -306,9 +310,42 @@ class Sample:
     seconds: float
     status: int  # 0: no answer
     code: str  # the error body's "code" for a 503
+    retried: bool = False  # an upload sent a second time with its Idempotency-Key (`upload_image`)
+
+
+#: Answers of a proxy whose upstream failed (RFC 9110 §15.6.3, §15.6.5): a POST is sent once more with its key.
+RETRY_STATUSES = (502, 504)
+
+
+async def upload_image(client: httpx.AsyncClient, fixture: Fixture) -> tuple[httpx.Response, bool]:
+    """POST the fixture's image with a fresh ``Idempotency-Key``; after a 502/504 or a transport error (no answer),
+    once more with the same key. Returns (the last answer, whether it was sent twice); a second transport error
+    is raised."""
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+
+    async def send() -> httpx.Response:
+        files = {"file": ("photo.jpg", fixture.image, "image/jpeg")}
+        return await client.post("/api/uploads/image", files=files, headers=headers)
+
+    try:
+        response = await send()
+    except httpx.TransportError:
+        return await send(), True
+    if response.status_code in RETRY_STATUSES:
+        return await send(), True
+    return response, False
 
 
 async def request(
+    client: httpx.AsyncClient, kind: str, fixture: Fixture, customer: Customer, rng: random.Random
+) -> tuple[httpx.Response, bool]:
+    """One request of ``kind``: (its answer, whether it was retried — only uploads are, `upload_image`)."""
+    if kind == "image upload":
+        return await upload_image(client, fixture)
+    return await read(client, kind, fixture, customer, rng), False
+
+
+async def read(
     client: httpx.AsyncClient, kind: str, fixture: Fixture, customer: Customer, rng: random.Random
 ) -> httpx.Response:
     if kind == "booking list":
@@ -318,8 +355,6 @@ async def request(
     if kind == "video range":
         first = rng.randrange(0, max(1, fixture.video_size - RANGE_BYTES))
         return await client.get(fixture.video_url, headers={"Range": f"bytes={first}-{first + RANGE_BYTES - 1}"})
-    if kind == "image upload":
-        return await client.post("/api/uploads/image", files={"file": ("photo.jpg", fixture.image, "image/jpeg")})
     return await client.get(f"/api/bookings/{rng.choice(customer.invoice_ids)}/invoice")
 
 
@@ -348,15 +383,15 @@ async def run_clients(url: str, fixture: Fixture, seconds: float, think: float, 
                 kind = rng.choices(kinds, weights)[0]
                 await customer.keep_fresh(client)
                 started = time.monotonic()
-                status, code = 0, ""
+                status, code, retried = 0, "", False
                 try:
-                    response = await request(client, kind, fixture, customer, rng)
+                    response, retried = await request(client, kind, fixture, customer, rng)
                     status = response.status_code
                     if status == 503:
                         code = response.json().get("code", "")
                 except httpx.HTTPError as exc:
                     code = type(exc).__name__
-                samples.append(Sample(kind, started - begin, time.monotonic() - started, status, code))
+                samples.append(Sample(kind, started - begin, time.monotonic() - started, status, code, retried))
                 await asyncio.sleep(rng.expovariate(1 / think) if think > 0 else 0)
 
     await asyncio.gather(*(client_loop(n) for n in range(len(fixture.customers))))

@@ -218,10 +218,17 @@ def failover(topology, apps, front, db, s3, fixture, seconds: float) -> list[Che
               short=f"GETs {gets:.2f} %"),
     ]  # fmt: skip
     answered = sum(s.kind == "image upload" and s.status == 201 for s in samples)
-    rows = db.query("SELECT id, name, size, sha256 FROM uploads_upload WHERE id > %s AND kind = 'image'", [last_id])
-    name, target = "uploads: 201 and readable from B, or nothing stored", "rows = 201s, no orphan, none unfinished"
+    columns = "id, name, size, sha256, idempotency_key"
+    rows = db.query(f"SELECT {columns} FROM uploads_upload WHERE id > %s AND kind = 'image'", [last_id])
+    retried = [s for s in samples if s.retried]
+    print(f"  failover: {len(retried)} uploads sent twice with their Idempotency-Key, "
+          f"{sum(s.status == 201 for s in retried)} of them then answered 201")  # fmt: skip
+    name = "uploads: 201 and readable from B, or nothing stored"
+    target = "rows = 201s, one per key, no orphan, none unfinished"
     problems = upload_problems(b, topology.operator, db, s3, Path(b.env["MEDIA_ROOT"]), rows, answered, fixture)
-    measured = "; ".join(problems[:5]) or f"{answered} answered 201 = {len(rows)} rows, each read through B"
+    measured = "; ".join(problems[:5]) or (
+        f"{answered} answered 201 = {len(rows)} rows, one per key, each read through B; {len(retried)} retried"
+    )
     store = "S3" if s3 else "shared directory"
     short = f"uploads {'consistent' if not problems else 'INCONSISTENT'} ({failed_posts} POSTs failed)"
     checks.append(Check("failover", name, target, f"{measured} ({failed_posts} POSTs failed; {store})", not problems,
@@ -232,12 +239,16 @@ def failover(topology, apps, front, db, s3, fixture, seconds: float) -> list[Che
 
 
 def upload_problems(b, source: str, db, s3, media_root: Path, rows, answered: int, fixture) -> list[str]:
-    """What is wrong with the uploads after the failover: rows ≠ 201 answers, a row unreadable through B or of
-    another SHA-256, objects and rows that do not match, unfinished multipart uploads."""
+    """What is wrong with the uploads after the failover: rows ≠ 201 answers, a row without an idempotency key or
+    two rows of one key (a retried POST stored twice), a row unreadable through B or of another SHA-256, objects and
+    rows that do not match, unfinished multipart uploads."""
     problems = [] if len(rows) == answered else [f"{answered} uploads answered 201 but {len(rows)} rows"]
+    keys = [row[4] for row in rows]
+    if None in keys or len(set(keys)) != len(keys):
+        problems.append(f"{len(rows)} rows but {len(set(keys) - {None})} distinct idempotency keys")
     token = fixture.customers[0].access_token
     with client(b.url, source, token) as http:
-        for _, name, _, sha in rows:
+        for _, name, _, sha, _ in rows:
             answer = http.get(f"/static/{name}")
             if answer.status_code != 200 or hashlib.sha256(answer.content).hexdigest() != sha:
                 problems.append(f"{name}: {answer.status_code} through B")
