@@ -60,8 +60,8 @@ class UploadView(APIView):
     already used for another kind; 507 disk full.
 
     With an ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header) that the caller already used,
-    the upload it created is answered (201, same body) before the body is parsed, and nothing new is stored
-    (`uploads.services.store_upload` resolves two at once)."""
+    the upload it created is answered (201, same body) before the body is parsed, and nothing new is stored; of two
+    sent at once, the unique (owner, key) constraint keeps one and the other answers it."""
 
     parser_classes = [UploadMultiPartParser]
 

@@ -83,3 +83,12 @@ def test_schema_is_valid_openapi_without_warnings(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
     assert (tmp_path / "schema.yml").read_text().startswith("openapi: 3.0.3")
+
+
+def test_uploads_document_the_idempotency_key_header(schema):
+    operation = schema["paths"]["/api/uploads/{kind}"]["post"]
+    headers = [parameter for parameter in operation["parameters"] if parameter["in"] == "header"]
+    assert [(header["name"], header["schema"], header.get("required", False)) for header in headers] == [
+        ("Idempotency-Key", {"type": "string"}, False)
+    ]
+    assert "422" in operation["responses"]
