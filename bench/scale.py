@@ -116,11 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when consistency, failover or memory misses")
     parser.add_argument("--seconds", type=float, default=None, help="failover run length (default 60)")
     parser.add_argument("--clients", type=int, default=30, help="load clients (default 30)")
+    parser.add_argument("--clean", action="store_true", help="only remove what runs killed with SIGKILL left")
     args = parser.parse_args(argv)
     seconds = args.seconds or 60
     reason = namespaces_possible()
     if reason:
         print(f"scale: skipped: network namespaces cannot be made here ({reason})")
+        return 0
+    if args.clean:
+        for name in remove_stale():
+            print(f"removed {name}, left by an earlier run that was killed")
         return 0
     missing = have_tools()
     if missing:
