@@ -167,13 +167,18 @@ def in_namespace(namespace: str, command: list[str]) -> list[str]:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie, waiting to be reaped, has)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def run(command: list[str], check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
