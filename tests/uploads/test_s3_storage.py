@@ -114,6 +114,20 @@ def test_row_failure_removes_the_stored_object(customer_api, s3_storage, shared_
     assert temp_files(settings) == []
 
 
+def test_a_racing_duplicate_upload_leaves_one_object(customer_api, s3_storage, shared_media, settings):
+    """The second POST with the key misses the first's row when it looks it up, stores its object, hits the unique
+    (owner, key) constraint: its object is deleted from the bucket and the first upload answered."""
+    photo, key = shared_media / "camera-with-gps.jpg", "3b0f6f1e-5d1a-4c43-9a0e-2f7d1c9b8a11"
+    with photo.open("rb") as source:
+        first = customer_api.post("/api/uploads/image", {"file": source}, format="multipart", HTTP_IDEMPOTENCY_KEY=key)
+    with photo.open("rb") as source, mock.patch("uploads.views.earlier_upload", return_value=None):
+        again = customer_api.post("/api/uploads/image", {"file": source}, format="multipart", HTTP_IDEMPOTENCY_KEY=key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert s3_storage.keys() == [Upload.objects.get().name]
+    assert temp_files(settings) == []
+
+
 def test_store_down_is_503_and_leaves_nothing(customer_api, s3_storage, shared_media, settings, monkeypatch):
     from botocore.exceptions import EndpointConnectionError
 
