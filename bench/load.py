@@ -29,7 +29,8 @@ up: picks a request by weight, sends it, reads the whole answer, then waits a ra
 - ``image upload`` (10): ``POST /api/uploads/image``, a 158 KiB JPEG (``camera-with-gps.jpg``), 201; each with a
   fresh ``Idempotency-Key``, sent once more with the same key after a 502 or 504 or a failed connection, as a client
   app would (a proxy never replays a POST; the key makes the retry safe: the server answers the upload already
-  stored instead of storing a second one);
+  stored instead of storing a second one); a GET is sent once more, the same, when it got no whole answer (a
+  failed connection or a cut body); either retry counts as one request, and the retries are counted;
 - ``invoice`` (5): ``GET /api/bookings/{id}/invoice`` of one of the account's first ``INVOICES_PER_ACCOUNT`` (2)
   bookings, the PDF, 200 (a customer fetches the invoices of a few bookings, not of all of them).
 
@@ -310,7 +311,7 @@ class Sample:
     seconds: float
     status: int  # 0: no answer
     code: str  # the error body's "code" for a 503
-    retried: bool = False  # an upload sent a second time with its Idempotency-Key (`upload_image`)
+    retried: bool = False  # sent a second time (`request`): an upload with its Idempotency-Key, or a cut GET
 
 
 #: Answers of a proxy whose upstream failed (RFC 9110 §15.6.3, §15.6.5): a POST is sent once more with its key.
@@ -339,23 +340,29 @@ async def upload_image(client: httpx.AsyncClient, fixture: Fixture) -> tuple[htt
 async def request(
     client: httpx.AsyncClient, kind: str, fixture: Fixture, customer: Customer, rng: random.Random
 ) -> tuple[httpx.Response, bool]:
-    """One request of ``kind``: (its answer, whether it was retried — only uploads are, `upload_image`)."""
+    """One request of ``kind``: (its answer, whether it was sent twice). An upload: `upload_image`. A read (a GET):
+    sent once more, the same, when the first got no whole answer (a transport error: the connection failed or the
+    body was cut, as when the app host streaming it dies — past the response head no proxy can send it elsewhere),
+    as a browser's media player or an app re-requests; a second transport error is raised."""
     if kind == "image upload":
         return await upload_image(client, fixture)
-    return await read(client, kind, fixture, customer, rng), False
+    path, options = read_request(kind, fixture, customer, rng)
+    try:
+        return await client.get(path, **options), False
+    except httpx.TransportError:
+        return await client.get(path, **options), True
 
 
-async def read(
-    client: httpx.AsyncClient, kind: str, fixture: Fixture, customer: Customer, rng: random.Random
-) -> httpx.Response:
+def read_request(kind: str, fixture: Fixture, customer: Customer, rng: random.Random) -> tuple[str, dict]:
+    """(path, httpx keyword arguments) of one read of ``kind``: the same whenever it is sent."""
     if kind == "booking list":
-        return await client.get("/api/bookings", params={"page": rng.randint(1, customer.pages)})
+        return "/api/bookings", {"params": {"page": rng.randint(1, customer.pages)}}
     if kind == "booking detail":
-        return await client.get(f"/api/bookings/{rng.choice(customer.booking_ids)}")
+        return f"/api/bookings/{rng.choice(customer.booking_ids)}", {}
     if kind == "video range":
         first = rng.randrange(0, max(1, fixture.video_size - RANGE_BYTES))
-        return await client.get(fixture.video_url, headers={"Range": f"bytes={first}-{first + RANGE_BYTES - 1}"})
-    return await client.get(f"/api/bookings/{rng.choice(customer.invoice_ids)}/invoice")
+        return fixture.video_url, {"headers": {"Range": f"bytes={first}-{first + RANGE_BYTES - 1}"}}
+    return f"/api/bookings/{rng.choice(customer.invoice_ids)}/invoice", {}
 
 
 async def run_clients(url: str, fixture: Fixture, seconds: float, think: float, seed: int):
@@ -452,6 +459,7 @@ class Summary:
     requests_per_second: float
     worker_cpu_percent: float  # of one core, over the run
     load_average: float  # the machine's 1-minute load average at the end (other processes included)
+    retried: int = 0  # requests sent a second time (`request`): 0 expected while the worker stays up
 
 
 def summarise(samples: list[Sample], recorder: Recorder, seconds: float, log: str, cpu_seconds: float) -> Summary:
@@ -487,6 +495,7 @@ def summarise(samples: list[Sample], recorder: Recorder, seconds: float, log: st
         requests_per_second=len(samples) / seconds,
         worker_cpu_percent=100 * cpu_seconds / seconds,
         load_average=os.getloadavg()[0],
+        retried=sum(sample.retried for sample in samples),
     )
 
 
@@ -517,7 +526,8 @@ def criteria(summary: Summary, worker_alive: bool) -> list[tuple[str, str, str, 
 def print_report(summary: Summary, rows: list[tuple[str, str, str, bool]], args, clients: int) -> None:
     print(
         f"\n{clients} clients, {args.seconds:.0f} s, think time {args.think:g} s (mean): {summary.total} requests, "
-        f"{summary.requests_per_second:.1f}/s, {summary.count_503} × 503, peak RSS {summary.rss_peak_mb:.1f} MB; "
+        f"{summary.requests_per_second:.1f}/s, {summary.count_503} × 503, "
+        f"{summary.retried} sent twice, peak RSS {summary.rss_peak_mb:.1f} MB; "
         f"worker CPU {summary.worker_cpu_percent:.0f} % of a core, machine load average {summary.load_average:.1f} "
         f"on {os.cpu_count()} CPUs\n"
     )

@@ -1,10 +1,12 @@
-"""bench/load.py's upload client: a fresh Idempotency-Key per upload, sent once more with the same key after a
-502, 504 or a failed connection, and never more than twice. The answers come from an httpx transport that plays
-the proxy's part (what is tested is the client's decision, not a server)."""
+"""bench/load.py's client: a fresh Idempotency-Key per upload, sent once more with the same key after a 502, 504 or
+a failed connection, and never more than twice; a read cut mid-answer sent once more, the same. The answers come
+from an httpx transport that plays the proxy's part (what is tested is the client's decision, not a server)."""
 
 import asyncio
+import random
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -12,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Fixture, upload_image  # noqa: E402
+from bench.load import Fixture, request, upload_image  # noqa: E402
 
 FIXTURE = Fixture(customers=[], video_url="/static/v.mp4", video_size=0, image=b"\xff\xd8\xff\xe0 jpeg")
 
@@ -69,3 +71,29 @@ def test_a_second_failure_is_the_answer():
     results, sent = exchange([502, 502, httpx.ReadError("reset"), httpx.ReadError("reset")])
     assert results == [(502, True), ("ReadError", None)]
     assert len(sent) == 4 and len(set(keys(sent))) == 2
+
+
+def test_a_cut_read_is_sent_once_more_the_same_and_a_status_is_not():
+    fixture = Fixture(customers=[], video_url="/static/v.mp4", video_size=10 * 1024 * 1024, image=b"")
+    customer = SimpleNamespace(pages=3, booking_ids=[7], invoice_ids=[7])
+    pending: list = [httpx.ReadError("cut"), 206, 502]
+    sent: list[httpx.Request] = []
+
+    def handle(request_: httpx.Request) -> httpx.Response:
+        sent.append(request_)
+        answer = pending.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return httpx.Response(answer, request=request_)
+
+    async def main():
+        async with httpx.AsyncClient(base_url="http://lb", transport=httpx.MockTransport(handle)) as client:
+            rng = random.Random(1)
+            cut = await request(client, "video range", fixture, customer, rng)
+            failed = await request(client, "booking detail", fixture, customer, rng)
+            return [(response.status_code, retried) for response, retried in (cut, failed)]
+
+    assert asyncio.run(main()) == [(206, True), (502, False)]
+    assert [(r.url.path, r.headers.get("Range")) for r in sent[:2]] == [("/static/v.mp4", sent[0].headers["Range"])] * 2
+    assert sent[0].headers["Range"].startswith("bytes=")
+    assert sent[2].url.path == "/api/bookings/7"
