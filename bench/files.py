@@ -71,8 +71,12 @@ SERVER_LABELS = {
     "naive": "naive Django",
     "starlette": "Starlette",
     "offloaded": "ours + nginx X-Accel (TLS)",
+    "s3": "ours, media on S3 (moto_server)",
 }
 DEFAULT_SERVERS = "ours,naive,starlette"
+OURS = ("ours", "offloaded", "s3")  # the project itself, however its files are kept and sent
+#: Worker RSS growth of an upload with the media on S3 (parts read from the temp file as they are sent).
+TARGET_S3_UPLOAD_RSS = 8 * MiB
 SCENARIOS = ("upload", "download", "range-tail", "parallel-16")
 SCENARIO_LABELS = {
     "upload": "upload",
@@ -159,13 +163,14 @@ class Server:
     max_body_bytes: int = GiB
     front: object | None = None  # offloaded: nginx in front of the worker (bench/nginx_front.NginxFront)
     curl_options: list = field(default_factory=list)  # offloaded: trust nginx's self-signed certificate
+    s3: object | None = None  # s3: its moto_server (tests.storage_server.S3Server)
 
     def start(self) -> "Server":
         media, temp = self.directory / "media", self.directory / "tmp"
         media.mkdir(parents=True)
         temp.mkdir()
         self.env = {**os.environ, "MEDIA_ROOT": str(media), "FILE_UPLOAD_TEMP_DIR": str(temp), "PYTHONUNBUFFERED": "1"}
-        if self.kind in ("ours", "offloaded"):
+        if self.kind in OURS:
             self.env |= {
                 "DATABASE_URL": f"sqlite:///{self.directory / 'bench.sqlite3'}",
                 "STATIC_ROOT": str(self.directory / "static"),
@@ -173,6 +178,11 @@ class Server:
             }
             if self.kind == "offloaded":
                 self.env["DOWNLOAD_OFFLOAD"] = "x-accel"
+            if self.kind == "s3":  # media and invoices in a bucket of a moto_server of its own
+                from tests.storage_server import S3Server
+
+                self.s3 = S3Server(self.directory / "moto.log").start()
+                self.env |= self.s3.server_env(self.s3.new_bucket())
             for command in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
                 manage = [sys.executable, "manage.py", *command]
                 subprocess.run(manage, cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
@@ -191,7 +201,7 @@ class Server:
             self.front = NginxFront(self.directory / "nginx", upstream, self.env, self.max_body_bytes).start()
             self.url, verify = self.front.url, self.front.verify
             self.curl_options = ["--cacert", str(self.front.ca_file)]
-        if self.kind in ("ours", "offloaded"):
+        if self.kind in OURS:
             login = {"username": "customer", "password": "lebrq-customer"}
             answer = httpx.post(self.url + "/api/auth/login", json=login, verify=verify)
             self.token = answer.json()["access_token"]
@@ -200,6 +210,8 @@ class Server:
     def stop(self) -> None:
         if self.front:
             self.front.stop()
+        if self.s3:
+            self.s3.stop()
         if self.popen and self.popen.poll() is None:
             self.popen.terminate()
             try:
@@ -218,14 +230,14 @@ class Server:
 
     def upload_args(self, path: Path, kind: str = "video") -> list[str]:
         """curl arguments that upload `path` to this server (ours: as `kind`, "video" or "image")."""
-        if self.kind in ("ours", "offloaded"):
+        if self.kind in OURS:
             return [*self.curl_options, "-H", f"Authorization: Bearer {self.token}",
                     "-F", f"file=@{path}", f"{self.url}/api/uploads/{kind}"]  # fmt: skip
         return ["-F", f"file=@{path};type=video/mp4", f"{self.url}/upload"]
 
     def file_url(self, answer: dict) -> str:
         """URL of the stored file, from the upload's JSON answer."""
-        if self.kind in ("ours", "offloaded"):
+        if self.kind in OURS:
             return self.url + answer["url"]
         return f"{self.url}/files/{answer['name']}"
 
@@ -404,7 +416,7 @@ def bench_server(
             lambda url, size: run_parallel(server, url, size),
         )
         _, url = run_upload(server, warmup, workdir)  # warm-up: imports, the DB connection
-        if photo is not None and kind in ("ours", "offloaded"):
+        if photo is not None and kind in OURS:
             cold, _ = run_upload(server, photo, workdir, "photo-upload")
             photos = combine([run_upload(server, photo, workdir, "photo-upload")[0] for _ in range(rounds)])
             results.append(photos)
@@ -465,7 +477,16 @@ def check_targets(results: list[Result], sizes: list[int], kinds: list[str]) -> 
         if result.server == "ours" and result.scenario == "photo-upload":
             verdict = "ok  " if result.rss_growth <= TARGET_PHOTO_UPLOAD_RSS else "MISS"
             lines.append(f"{verdict} 50-megapixel photo upload RSS +{result.rss_growth / MiB:.2f} MiB (≤ 32 MiB)")
-    for size in sizes:
+    for size in sizes if "s3" in kinds else ():
+        upload = by_key[("s3", size, "upload")]
+        verdict = "ok  " if upload.rss_growth <= TARGET_S3_UPLOAD_RSS else "MISS"
+        lines.append(f"{verdict} {size_label(size)} upload to S3 RSS +{upload.rss_growth / MiB:.2f} MiB (≤ 8 MiB)")
+        for scenario in SCENARIOS[1:]:
+            result = by_key[("s3", size, scenario)]
+            verdict = "ok  " if result.rss_growth <= TARGET_S3_UPLOAD_RSS else "MISS"
+            growth = f"RSS +{result.rss_growth / MiB:.2f} MiB (≤ 8 MiB)"
+            lines.append(f"{verdict} {size_label(size)} {SCENARIO_LABELS[scenario]} from S3 {growth}")
+    for size in sizes if "ours" in kinds else ():
         upload = by_key[("ours", size, "upload")]
         verdict = "ok  " if upload.rss_growth <= TARGET_UPLOAD_RSS else "MISS"
         lines.append(f"{verdict} {size_label(size)} upload RSS +{upload.rss_growth / MiB:.2f} MiB (≤ 4 MiB)")
@@ -503,7 +524,13 @@ def plot(results: list[Result], sizes: list[int], kinds: list[str], path: Path) 
     import matplotlib.pyplot as plt
 
     by_key = {(r.server, r.size, r.scenario): r for r in results}
-    colours = {"ours": "tab:green", "naive": "tab:red", "starlette": "tab:blue", "offloaded": "tab:purple"}
+    colours = {
+        "ours": "tab:green",
+        "naive": "tab:red",
+        "starlette": "tab:blue",
+        "offloaded": "tab:purple",
+        "s3": "tab:orange",
+    }
     figure, axes = plt.subplots(len(sizes), len(SCENARIOS), figsize=(4.2 * len(SCENARIOS), 3.4 * len(sizes)))
     axes = [[*row] for row in (axes if len(sizes) > 1 else [axes])]
     for i, size in enumerate(sizes):
@@ -581,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(results, sizes, kinds, args.out / "files-rss.png")
     print(f"\nwrote {args.out / 'files.csv'} and {args.out / 'files-rss.png'}")
     missed = False
-    if "ours" in kinds:
+    if {"ours", "s3"} & set(kinds):
         print("\ntargets (ours):")
         for line in check_targets(results, sizes, kinds):
             print("  " + line)

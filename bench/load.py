@@ -26,7 +26,11 @@ up: picks a request by weight, sends it, reads the whole answer, then waits a ra
 - ``booking list`` (35): ``GET /api/bookings?page=N`` (20 a page) of the account's bookings, 200;
 - ``booking detail`` (35): ``GET /api/bookings/{id}`` of one of the account's bookings, 200;
 - ``video range`` (15): ``GET /static/<video>`` with ``Range`` of 512 KiB at a random offset, 206;
-- ``image upload`` (10): ``POST /api/uploads/image``, a 158 KiB JPEG (``camera-with-gps.jpg``), 201;
+- ``image upload`` (10): ``POST /api/uploads/image``, a 158 KiB JPEG (``camera-with-gps.jpg``), 201; each with a
+  fresh ``Idempotency-Key``, sent once more with the same key after a 502 or 504 or a failed connection, as a client
+  app would (a proxy never replays a POST; the key makes the retry safe: the server answers the upload already
+  stored instead of storing a second one); a GET is sent once more, the same, when it got no whole answer (a
+  failed connection or a cut body); either retry counts as one request, and the retries are counted;
 - ``invoice`` (5): ``GET /api/bookings/{id}/invoice`` of one of the account's first ``INVOICES_PER_ACCOUNT`` (2)
   bookings, the PDF, 200 (a customer fetches the invoices of a few bookings, not of all of them).
 
@@ -45,11 +49,13 @@ import math
 import os
 import random
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -130,6 +136,19 @@ def mysql_connect(url: str, database: str | None = None):
     )
 
 
+def seed_code(accounts: int) -> str:
+    """Python for ``manage.py shell -c``: migrate, ``seed_demo``, then ``accounts`` customer accounts ``bench-N``
+    (password `PASSWORD`, hashed once for all)."""
+    return (
+        "from django.core.management import call_command; from django.contrib.auth import get_user_model; "
+        "from django.contrib.auth.hashers import make_password; "
+        "call_command('migrate', verbosity=0); call_command('seed_demo'); "
+        f"password = make_password({PASSWORD!r}); "
+        "get_user_model().objects.bulk_create(get_user_model()(username=f'bench-{n}', password=password, "
+        f"email=f'bench-{{n}}@lebrq.example') for n in range({accounts}))"
+    )
+
+
 @dataclass
 class Server:
     """One uvicorn worker on its own MariaDB database and media dirs (see the module docstring)."""
@@ -155,14 +174,7 @@ class Server:
             **server_env(self.server_url, self.database, self.directory),
             "CACHE_URL": f"filecache://{self.directory / 'cache'}",  # throttle counters of this run only
         }
-        prepare = (
-            "from django.core.management import call_command; from django.contrib.auth import get_user_model; "
-            "from django.contrib.auth.hashers import make_password; "
-            "call_command('migrate', verbosity=0); call_command('seed_demo'); "
-            f"password = make_password({PASSWORD!r}); "  # hashed once, for every account
-            "get_user_model().objects.bulk_create(get_user_model()(username=f'bench-{n}', password=password, "
-            f"email=f'bench-{{n}}@lebrq.example') for n in range({accounts}))"
-        )
+        prepare = seed_code(accounts)
         manage = [sys.executable, "manage.py", "shell", "-c", prepare]
         subprocess.run(manage, cwd=ROOT, env=self.env, check=True, stdout=subprocess.DEVNULL)
         port = free_port()
@@ -191,10 +203,11 @@ class Customer:
     booking_ids: list[int] = field(default_factory=list)
     invoice_ids: list[int] = field(default_factory=list)  # bookings whose invoice the client fetches
     pages: int = 1
+    verify: ssl.SSLContext | bool = True  # httpx's verify, for a server with a certificate of its own
 
     def transport(self) -> httpx.AsyncHTTPTransport:
         """A transport whose connections leave from the client's own address."""
-        return httpx.AsyncHTTPTransport(local_address=self.address)
+        return httpx.AsyncHTTPTransport(local_address=self.address, verify=self.verify)
 
     def take(self, tokens: dict) -> None:
         """Keep the tokens of a login or refresh answer (``{access_token, expires_in (seconds), refresh_token}``)."""
@@ -298,21 +311,58 @@ class Sample:
     seconds: float
     status: int  # 0: no answer
     code: str  # the error body's "code" for a 503
+    retried: bool = False  # sent a second time (`request`): an upload with its Idempotency-Key, or a cut GET
+
+
+#: Answers of a proxy whose upstream failed (RFC 9110 §15.6.3, §15.6.5): a POST is sent once more with its key.
+RETRY_STATUSES = (502, 504)
+
+
+async def upload_image(client: httpx.AsyncClient, fixture: Fixture) -> tuple[httpx.Response, bool]:
+    """POST the fixture's image with a fresh ``Idempotency-Key``; after a 502/504 or a transport error (no answer),
+    once more with the same key. Returns (the last answer, whether it was sent twice); a second transport error
+    is raised."""
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+
+    async def send() -> httpx.Response:
+        files = {"file": ("photo.jpg", fixture.image, "image/jpeg")}
+        return await client.post("/api/uploads/image", files=files, headers=headers)
+
+    try:
+        response = await send()
+    except httpx.TransportError:
+        return await send(), True
+    if response.status_code in RETRY_STATUSES:
+        return await send(), True
+    return response, False
 
 
 async def request(
     client: httpx.AsyncClient, kind: str, fixture: Fixture, customer: Customer, rng: random.Random
-) -> httpx.Response:
+) -> tuple[httpx.Response, bool]:
+    """One request of ``kind``: (its answer, whether it was sent twice). An upload: `upload_image`. A read (a GET):
+    sent once more, the same, when the first got no whole answer (a transport error: the connection failed or the
+    body was cut, as when the app host streaming it dies — past the response head no proxy can send it elsewhere),
+    as a browser's media player or an app re-requests; a second transport error is raised."""
+    if kind == "image upload":
+        return await upload_image(client, fixture)
+    path, options = read_request(kind, fixture, customer, rng)
+    try:
+        return await client.get(path, **options), False
+    except httpx.TransportError:
+        return await client.get(path, **options), True
+
+
+def read_request(kind: str, fixture: Fixture, customer: Customer, rng: random.Random) -> tuple[str, dict]:
+    """(path, httpx keyword arguments) of one read of ``kind``: the same whenever it is sent."""
     if kind == "booking list":
-        return await client.get("/api/bookings", params={"page": rng.randint(1, customer.pages)})
+        return "/api/bookings", {"params": {"page": rng.randint(1, customer.pages)}}
     if kind == "booking detail":
-        return await client.get(f"/api/bookings/{rng.choice(customer.booking_ids)}")
+        return f"/api/bookings/{rng.choice(customer.booking_ids)}", {}
     if kind == "video range":
         first = rng.randrange(0, max(1, fixture.video_size - RANGE_BYTES))
-        return await client.get(fixture.video_url, headers={"Range": f"bytes={first}-{first + RANGE_BYTES - 1}"})
-    if kind == "image upload":
-        return await client.post("/api/uploads/image", files={"file": ("photo.jpg", fixture.image, "image/jpeg")})
-    return await client.get(f"/api/bookings/{rng.choice(customer.invoice_ids)}/invoice")
+        return fixture.video_url, {"headers": {"Range": f"bytes={first}-{first + RANGE_BYTES - 1}"}}
+    return f"/api/bookings/{rng.choice(customer.invoice_ids)}/invoice", {}
 
 
 async def run_clients(url: str, fixture: Fixture, seconds: float, think: float, seed: int):
@@ -340,15 +390,15 @@ async def run_clients(url: str, fixture: Fixture, seconds: float, think: float, 
                 kind = rng.choices(kinds, weights)[0]
                 await customer.keep_fresh(client)
                 started = time.monotonic()
-                status, code = 0, ""
+                status, code, retried = 0, "", False
                 try:
-                    response = await request(client, kind, fixture, customer, rng)
+                    response, retried = await request(client, kind, fixture, customer, rng)
                     status = response.status_code
                     if status == 503:
                         code = response.json().get("code", "")
                 except httpx.HTTPError as exc:
                     code = type(exc).__name__
-                samples.append(Sample(kind, started - begin, time.monotonic() - started, status, code))
+                samples.append(Sample(kind, started - begin, time.monotonic() - started, status, code, retried))
                 await asyncio.sleep(rng.expovariate(1 / think) if think > 0 else 0)
 
     await asyncio.gather(*(client_loop(n) for n in range(len(fixture.customers))))
@@ -409,6 +459,7 @@ class Summary:
     requests_per_second: float
     worker_cpu_percent: float  # of one core, over the run
     load_average: float  # the machine's 1-minute load average at the end (other processes included)
+    retried: int = 0  # requests sent a second time (`request`): 0 expected while the worker stays up
 
 
 def summarise(samples: list[Sample], recorder: Recorder, seconds: float, log: str, cpu_seconds: float) -> Summary:
@@ -444,6 +495,7 @@ def summarise(samples: list[Sample], recorder: Recorder, seconds: float, log: st
         requests_per_second=len(samples) / seconds,
         worker_cpu_percent=100 * cpu_seconds / seconds,
         load_average=os.getloadavg()[0],
+        retried=sum(sample.retried for sample in samples),
     )
 
 
@@ -474,7 +526,8 @@ def criteria(summary: Summary, worker_alive: bool) -> list[tuple[str, str, str, 
 def print_report(summary: Summary, rows: list[tuple[str, str, str, bool]], args, clients: int) -> None:
     print(
         f"\n{clients} clients, {args.seconds:.0f} s, think time {args.think:g} s (mean): {summary.total} requests, "
-        f"{summary.requests_per_second:.1f}/s, {summary.count_503} × 503, peak RSS {summary.rss_peak_mb:.1f} MB; "
+        f"{summary.requests_per_second:.1f}/s, {summary.count_503} × 503, "
+        f"{summary.retried} sent twice, peak RSS {summary.rss_peak_mb:.1f} MB; "
         f"worker CPU {summary.worker_cpu_percent:.0f} % of a core, machine load average {summary.load_average:.1f} "
         f"on {os.cpu_count()} CPUs\n"
     )

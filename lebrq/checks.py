@@ -17,6 +17,8 @@ called by `lebrq.asgi`) refuse to go on; warnings (``lebrq.W0xx``) are reported 
 - ``lebrq.E010``: ``SECURE_PROXY_SSL_HEADER`` is set but not a (header, value) pair.
 - ``lebrq.E011``: ``DOWNLOAD_OFFLOAD`` is neither ``x-accel`` nor empty (``off``).
 - ``lebrq.E012``: ``UPLOAD_CHECK_THREADS`` is below 1 (no upload could ever be checked).
+- ``lebrq.E013``: ``INVOICE_RENDERER`` is neither ``inline`` nor ``celery``.
+- ``lebrq.E014``: ``INVOICE_RENDERER`` is ``celery`` but ``CELERY_BROKER_URL`` is not a Redis or RabbitMQ URL.
 - ``lebrq.W001``: ``FILE_UPLOAD_TEMP_DIR`` is on another filesystem than ``MEDIA_ROOT``: a finished upload is then
   copied into place instead of renamed.
 """
@@ -119,6 +121,27 @@ def check_upload_check_threads(**kwargs) -> list[checks.CheckMessage]:
     ]
 
 
+INVOICE_RENDERERS = ("inline", "celery")
+#: Broker URL schemes the render jobs are tested on: Redis (kombu's redis transport) and AMQP (RabbitMQ).
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
+def check_invoice_renderer(**kwargs) -> list[checks.CheckMessage]:
+    """lebrq.E013, E014: ``INVOICE_RENDERER`` and, in celery mode, ``CELERY_BROKER_URL`` (deploy/README.md)."""
+    renderer, broker = settings.INVOICE_RENDERER, settings.CELERY_BROKER_URL
+    if renderer not in INVOICE_RENDERERS:
+        return [checks.Error(f"INVOICE_RENDERER must be 'inline' or 'celery', got {renderer!r}.", id="lebrq.E013")]
+    if renderer == "celery" and (not isinstance(broker, str) or broker.partition("://")[0] not in BROKER_SCHEMES):
+        return [
+            checks.Error(
+                f"INVOICE_RENDERER=celery needs a Redis or RabbitMQ CELERY_BROKER_URL, got {broker!r}.",
+                hint="For example CELERY_BROKER_URL=redis://127.0.0.1:6379/2 or amqp://guest:guest@127.0.0.1:5672//",
+                id="lebrq.E014",
+            )
+        ]
+    return []
+
+
 def check_database_pool(**kwargs) -> list[checks.CheckMessage]:
     """lebrq.E006–E009: the per-process MariaDB/MySQL pool (connections, seconds)."""
     errors = []
@@ -183,15 +206,41 @@ def check_temp_dir_placement(**kwargs) -> list[checks.CheckMessage]:
     ]
 
 
+def check_shared_storage(**kwargs) -> list[checks.CheckMessage]:
+    """lebrq.E020–E022: ``STORAGE_DOWNLOAD`` ("stream" or "presigned"), ``INVOICE_STORAGE`` (empty, or an alias of
+    STORAGES), ``STORAGE_TIMEOUT`` (seconds > 0); deploy/README.md, "Shared storage"."""
+    errors = []
+    if settings.STORAGE_DOWNLOAD not in ("stream", "presigned"):
+        errors.append(
+            checks.Error(
+                f"STORAGE_DOWNLOAD must be 'stream' or 'presigned', got {settings.STORAGE_DOWNLOAD!r}.",
+                id="lebrq.E020",
+            )
+        )
+    if settings.INVOICE_STORAGE and settings.INVOICE_STORAGE not in settings.STORAGES:
+        errors.append(
+            checks.Error(
+                f"INVOICE_STORAGE must be empty or one of {', '.join(sorted(settings.STORAGES))}, "
+                f"got {settings.INVOICE_STORAGE!r}.",
+                hint="INVOICE_STORAGE=default keeps the invoice cache beside the media (an S3 bucket shared by hosts).",
+                id="lebrq.E021",
+            )
+        )
+    errors += _positive("STORAGE_TIMEOUT", "seconds", "lebrq.E022")
+    return errors
+
+
 #: Every settings check, in ID order; `lebrq.apps.LebrqConfig.ready` registers them.
 SETTINGS_CHECKS = (
     check_upload_memory_size,
     check_memory_protection,
     check_invoice_renders,
     check_upload_check_threads,
+    check_invoice_renderer,
     check_database_pool,
     check_deployment_switches,
     check_temp_dir_placement,
+    check_shared_storage,
 )
 
 

@@ -90,6 +90,35 @@ def cache(env: environ.Env, default_url: str) -> dict:
     return config
 
 
+def storages(env: environ.Env, timeout: float) -> dict:
+    """Django's STORAGES: ``default`` from STORAGE_BACKEND (FileSystemStorage unless set) and STORAGE_OPTIONS (JSON,
+    the backend's keyword arguments), ``staticfiles`` Django's own.
+
+    For django-storages' S3 backend, unless STORAGE_OPTIONS gives ``client_config``, the botocore client gets
+    ``timeout`` seconds to connect and for each read (so no request waits on the store without a deadline), 3
+    attempts in botocore's "standard" retry mode, up to 32 pooled connections (one per range being streamed), and
+    the ``addressing_style`` and ``signature_version`` options that S3Storage would otherwise put in a client config
+    of its own.
+    """
+    backend = env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
+    options = env.json("STORAGE_OPTIONS", default={})
+    if backend.startswith("storages.backends.s3") and "client_config" not in options:
+        from botocore.config import Config
+
+        options["client_config"] = Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=32,  # parallel range readers each hold one while streaming
+            s3={"addressing_style": options.get("addressing_style")},
+            signature_version=options.get("signature_version"),
+        )
+    return {
+        "default": {"BACKEND": backend, "OPTIONS": options},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 def email(env: environ.Env) -> dict:
     """Django's EMAIL_* settings from EMAIL_URL as django-environ reads it (smtp://user:pass@host:25,
     smtp+tls://…:587 for STARTTLS, smtp+ssl://…:465 for TLS); by default the console backend, which prints mails.

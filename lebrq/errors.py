@@ -66,7 +66,9 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], tuple[int, str, str | None]] = {
     domain.CorruptContent: (400, "corrupt_content", None),
     domain.MetadataNotRemovable: (400, "metadata_not_removable", None),
     domain.UploadChecksBusy: (503, "upload_checks_busy", UPLOAD_CHECKS_BUSY_DETAIL),
+    domain.IdempotencyKeyReused: (422, "idempotency_key_reused", None),
     domain.InsufficientStorage: (507, "insufficient_storage", None),
+    domain.StorageUnavailable: (503, "storage_unavailable", "The file store cannot be reached; retry later."),
 }
 
 #: Every error code the API answers, by status, with what it means. A 400 for invalid input carries the DRF
@@ -91,6 +93,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "unsupported_character": "text the invoice prints with a character beyond U+FFFF (emoji)",
         "corrupt_content": "an uploaded file that does not decode or parse completely as its type",
         "metadata_not_removable": "an uploaded file whose private metadata cannot be removed",
+        "invalid_idempotency_key": "an Idempotency-Key header that is not 1-64 visible ASCII characters",
     },
     401: {
         "not_authenticated": "no bearer token",
@@ -127,6 +130,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         " type the endpoint does not take",
     },
     416: {"range_not_satisfiable": "a download Range that selects no byte of the file (RFC 9110 §15.5.17)"},
+    422: {"idempotency_key_reused": "an Idempotency-Key the caller already used for an upload of another kind"},
     429: {
         "throttled": "too many requests from this address, or for this account from this address",
         "too_many_uploads": "more uploads of one user at once than allowed",
@@ -139,6 +143,7 @@ ERROR_CODES: dict[int, dict[str, str]] = {
         "invoice_busy": "invoice renders are at capacity",
         "upload_checks_busy": "every upload-check thread stayed busy past the wait allowed",
         "throttle_unavailable": "the cache holding the throttle counters cannot be reached",
+        "storage_unavailable": "the object store holding media and invoices failed or cannot be reached",
         "overloaded": "more requests at once than the worker's concurrency limit",
         "unhealthy": "a readiness check fails (`GET /api/health/detailed`; `failing` names the checks)",
     },
@@ -230,11 +235,12 @@ def memory_pressure_body(message: str, retry_after: int) -> dict:
 
 def domain_error(exc: domain.DomainError) -> tuple[int, str, str, dict[str, str]] | None:
     """``(status, code, detail, headers)`` for one of the project's own exceptions (`DOMAIN_ERRORS`), or None
-    for one that is not mapped (a server error). `InvoiceBusy` and `UploadChecksBusy` add ``Retry-After``."""
+    for one that is not mapped (a server error). An exception with a ``retry_after`` (seconds: `InvoiceBusy`,
+    `UploadChecksBusy`, `StorageUnavailable`) adds ``Retry-After``."""
     for cls, (status_code, code, detail) in DOMAIN_ERRORS.items():
         if isinstance(exc, cls):
-            busy = isinstance(exc, domain.InvoiceBusy | domain.UploadChecksBusy)
-            headers = {"Retry-After": str(exc.retry_after)} if busy else {}
+            retry_after = getattr(exc, "retry_after", None)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             return status_code, code, detail or str(exc), headers
     return None
 

@@ -121,8 +121,20 @@ class UploadChecksBusy(DomainError):
         self.retry_after = retry_after
 
 
+class IdempotencyKeyReused(DomainError):
+    """The caller already used this ``Idempotency-Key`` for an upload of another kind: a key names one request
+    (draft-ietf-httpapi-idempotency-key-header §2.7: the same key with another payload is refused)."""
+
+
 class InsufficientStorage(DomainError):
     """No space left on the device (ENOSPC) to receive or store an upload or a request body."""
 
     def __init__(self, message: str = "The server has no room to store this upload."):
         super().__init__(message)
+
+
+class StorageUnavailable(DomainError):
+    """The object store (S3, `lebrq.objectstore`) failed or could not be reached; nothing was stored. A client may
+    retry after ``retry_after`` seconds."""
+
+    retry_after = 5

@@ -148,15 +148,13 @@ STATIC_URL = "/assets/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_ADD_HEADERS_FUNCTION = security_headers  # what SecurityMiddleware would add (ServeStatic runs first)
-STORAGES = {
-    # Uploads go through Django's storage API: an S3-compatible store is STORAGE_BACKEND=storages.backends.s3.S3Storage
-    # with STORAGE_OPTIONS as JSON (deploy/README.md, "Beyond one machine").
-    "default": {
-        "BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": env.json("STORAGE_OPTIONS", default={}),
-    },
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+# Uploads (and with INVOICE_STORAGE=default the invoice cache) go through Django's storage API: an S3-compatible store
+# is STORAGE_BACKEND=storages.backends.s3.S3Storage with STORAGE_OPTIONS as JSON (deploy/README.md, "Shared storage").
+STORAGE_TIMEOUT = env.float("STORAGE_TIMEOUT", default=10.0)  # seconds to connect to, or wait on, the object store
+STORAGES = config.storages(env, STORAGE_TIMEOUT)
+# Downloads of objects without a local file: "stream" (through the app, our ranges and headers) or "presigned" (a
+# 302 to a presigned URL of the store: no multipart ranges, the store's own ETag and headers).
+STORAGE_DOWNLOAD = env.str("STORAGE_DOWNLOAD", default="stream").strip().lower()
 
 # --- Uploads --------------------------------------------------------------------------------------------
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
@@ -332,6 +330,25 @@ INVOICE_MAX_CONCURRENT_RENDERS = env.int("INVOICE_MAX_CONCURRENT_RENDERS", defau
 INVOICE_RENDER_WAIT = env.float("INVOICE_RENDER_WAIT", default=5.0)
 # Rendered PDFs, one file per revision; renders are written here first and renamed into place.
 INVOICE_CACHE_DIR = env.path("INVOICE_CACHE_DIR", default=str(VAR_DIR / "invoices"))
+# "" (default): that local directory. Else the STORAGES alias that keeps them ("default": beside the media, so every
+# host serves every PDF), under INVOICE_STORAGE_PREFIX.
+INVOICE_STORAGE = env.str("INVOICE_STORAGE", default="")
+INVOICE_STORAGE_PREFIX = env.str("INVOICE_STORAGE_PREFIX", default="invoices/")
+# Where renders run: "inline" (in the web process, on its render threads) or "celery" (jobs on the broker's
+# INVOICE_RENDER_QUEUE, rendered by `celery -A lebrq worker`, awaited by the web workers: deploy/README.md).
+INVOICE_RENDERER = env.str("INVOICE_RENDERER", default="inline")
+INVOICE_RENDER_QUEUE = env.str("INVOICE_RENDER_QUEUE", default="invoices")
+# Celery (lebrq/celery.py reads every CELERY_* setting): Redis redis://host:6379/N or RabbitMQ amqp://user:pw@host//.
+# No result backend: a waiting request watches the invoice cache. An unreachable broker (2 s, 2 tries) is a 503.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_DEFAULT_QUEUE = INVOICE_RENDER_QUEUE
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a job waits in the queue, not in a busy worker, so any idle one takes it
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # the worker logs through LOGGING below, like the web workers
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 LOGGING = {
     "version": 1,

@@ -172,3 +172,57 @@ def make_booking(request):
         return booking
 
     return make
+
+
+# --- A real S3-compatible server (moto in server mode: tests/storage_server.py) ---
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """``moto_server`` in a subprocess on a free port for the session; skipped, saying why, only if it cannot
+    start."""
+    from tests.storage_server import S3Server
+
+    try:
+        server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log").start()
+    except RuntimeError as exc:
+        pytest.skip(f"no S3-compatible server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server) -> str:
+    """The session's bucket on `s3_server`."""
+    return s3_server.new_bucket()
+
+
+@pytest.fixture
+def s3_storage(settings, s3_server, s3_bucket):
+    """The default storage on `s3_server` (S3Storage, under a location of this test's own in `s3_bucket`), the
+    invoice cache in it (INVOICE_STORAGE=default), as lebrq.config builds them; returns the test's view of it:
+    ``client``, ``bucket``, ``location`` and ``keys()`` (every key below the location, sorted)."""
+    import json
+    import types
+    import uuid
+
+    import environ
+
+    from lebrq import config
+    from tests.storage_server import keys
+
+    location = f"t-{uuid.uuid4().hex[:12]}"
+
+    class Env(environ.Env):
+        ENVIRON = {
+            "STORAGE_BACKEND": "storages.backends.s3.S3Storage",
+            "STORAGE_OPTIONS": json.dumps(s3_server.storage_options(s3_bucket, location)),
+        }
+
+    settings.STORAGES = config.storages(Env(), timeout=10.0)
+    settings.INVOICE_STORAGE = "default"
+    client = s3_server.client()
+    return types.SimpleNamespace(
+        client=client,
+        bucket=s3_bucket,
+        location=location,
+        keys=lambda: [key.removeprefix(location + "/") for key in keys(client, s3_bucket, location + "/")],
+    )

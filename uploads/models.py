@@ -23,9 +23,17 @@ class Upload(models.Model):
     )
     is_public = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: The client's ``Idempotency-Key`` of the POST that created the row (`uploads.services.idempotency_key`), or
+    #: None; unique per owner, so a repeated POST answers this row instead of storing a second one. NULL, not "",
+    #: for no key: NULLs never collide in the unique constraint (SQLite, MariaDB), empty strings would.
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # NULL keys are distinct on SQLite and MariaDB: uploads without a key never collide.
+            models.UniqueConstraint(fields=["owner", "idempotency_key"], name="uploads_upload_owner_key_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -22,6 +22,10 @@ UPLOAD_ERROR_CODES = (
     "unsupported_media_type",
     "too_many_uploads",
     "insufficient_storage",
+    "invalid_idempotency_key",
+    "idempotency_key_reused",
+    "upload_checks_busy",
+    "storage_unavailable",
 )
 
 

@@ -15,21 +15,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings.filters import PagePagination
+from lebrq import objectstore
 from lebrq.http.conditional import Representation
 from lebrq.http.deferred import DeferredResponse, can_defer
 from lebrq.http.executor import request_threads
 from lebrq.http.negotiation import IgnoreClientContentNegotiation
-from lebrq.http.streaming import file_response, settled_mtime
+from lebrq.http.objects import stored_file_response
+from lebrq.http.streaming import settled_mtime
 from lebrq.schema import error_codes
 
 from .checking import check_in_executor
 from .models import Upload
 from .parsers import UploadMultiPartParser
 from .schema import UploadFileSerializer, UploadSchema
-from .services import admit_upload, delete_upload, save_upload, store_upload
+from .services import admit_upload, delete_upload, earlier_upload, idempotency_key, save_upload, store_upload
 
 #: Shown inline (a browser renders them in place); every other stored file downloads as an attachment.
 INLINE_TYPE_PREFIXES = ("image/", "video/")
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Optional, 1-64 visible ASCII characters (a UUID): a POST repeated with the same key by the same "
+    "account answers the upload the first one created (201, same body) instead of storing a second one; 422 "
+    "`idempotency_key_reused` when that upload is of another kind. Send a fresh key per upload and the same key "
+    "when retrying after a connection error, 502 or 504.",
+)
 #: Public media never change behind their URL (a new upload gets a new generated name): cache for a year
 #: (RFC 9111 §5.2.2.1, RFC 8246 immutable).
 PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -58,6 +69,11 @@ class UploadView(APIView):
     ExifTool: up to seconds of CPU) then runs on the upload-check executor (`uploads.checking`) with the request
     thread given back (a `DeferredResponse`), and the upload is saved in a request thread again. Where the request
     cannot be deferred (the test client) all of it runs here (`services.store_upload`).
+
+    With an ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header) that the caller already used,
+    the upload it created is answered (201, same body) before the body is parsed, and nothing new is stored; of two
+    sent at once, the unique (owner, key) constraint keeps one and the other answers it (400 for a malformed key,
+    422 for a key already used for another kind).
     """
 
     parser_classes = [UploadMultiPartParser]
@@ -66,18 +82,23 @@ class UploadView(APIView):
     kind: str = ""
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         request={"multipart/form-data": UploadFileSerializer},
         responses={201: UploadSerializer},
     )
     def post(self, request):
         kind = self.kind
+        key = idempotency_key(request.headers.get("Idempotency-Key"))
+        earlier = earlier_upload(request.user, key, kind) if key is not None else None
+        if earlier is not None:
+            return Response(UploadSerializer(earlier).data, status=status.HTTP_201_CREATED)
         parts = list(request.FILES.values())
         uploaded = request.FILES.get("file")
         if uploaded is None or not can_defer(request):
             try:
                 if uploaded is None:
                     raise ValidationError({"file": ["No file was submitted in the multipart field 'file'."]})
-                upload = store_upload(uploaded, kind=kind, owner=request.user)
+                upload = store_upload(uploaded, kind=kind, owner=request.user, key=key)
             finally:
                 close_parts(parts)  # removes the temporary file now (if it was not moved), before the response
             return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
@@ -91,7 +112,9 @@ class UploadView(APIView):
         async def check_then_store():
             try:
                 await check_in_executor(uploaded, detected.mime)
-                data = await request_threads().run(self.saved, uploaded, detected, kind, owner, outlive_cancel=True)
+                data = await request_threads().run(
+                    self.saved, uploaded, detected, kind, owner, key, outlive_cancel=True
+                )
                 response = Response(data, status=status.HTTP_201_CREATED)
             except Exception as exc:  # as APIView.dispatch does: the API's error body, or Django's 500
                 response = self.handle_exception(exc)
@@ -102,9 +125,9 @@ class UploadView(APIView):
         return DeferredResponse(check_then_store)
 
     @staticmethod
-    def saved(uploaded, detected, kind: str, owner) -> dict:
+    def saved(uploaded, detected, kind: str, owner, key: str | None) -> dict:
         """In a request thread: `services.save_upload`, then the upload as the response represents it."""
-        return UploadSerializer(save_upload(uploaded, detected, kind=kind, owner=owner)).data
+        return UploadSerializer(save_upload(uploaded, detected, kind=kind, owner=owner, key=key)).data
 
 
 def close_parts(parts) -> None:
@@ -151,23 +174,30 @@ class ServeUploadView(APIView):
         )
         if not visible:
             raise NotFound()
-        try:
-            path = default_storage.path(upload.name)
-        except NotImplementedError:
-            # A storage without local files (S3 through django-storages): the client, now authorised, is sent to the
-            # object's URL (presigned when the bucket is private), and the object store serves ranges itself.
+        path = objectstore.local_path(default_storage, upload.name)
+        if path is None and settings.STORAGE_DOWNLOAD == "presigned":
+            # Opt-in: the client, now authorised, is sent to a presigned URL of the object, and the store serves it
+            # (its own ETag and headers, no multipart ranges: deploy/README.md, "Shared storage").
             return HttpResponseRedirect(
                 default_storage.url(upload.name), headers={"Cache-Control": "private, no-store"}
             )
-        try:
-            stat_result = os.stat(path)
-        except FileNotFoundError:
-            raise NotFound() from None
-        return file_response(
+        if path is None:
+            # On the object store: the row holds size and validators, so no request is made before the body's.
+            modified = upload.created_at.timestamp()
+        else:
+            try:
+                stat_result = os.stat(path)
+            except FileNotFoundError:
+                raise NotFound() from None
+            modified = stat_result.st_mtime
+        return stored_file_response(
             request,
-            path=path,
+            storage=default_storage,
+            name=upload.name,
             representation=Representation(
-                size=stat_result.st_size, etag=upload.etag, last_modified=settled_mtime(stat_result.st_mtime)
+                size=upload.size if path is None else stat_result.st_size,
+                etag=upload.etag,
+                last_modified=settled_mtime(modified),
             ),
             content_type=upload.content_type,
             filename=upload.original_name or None,

@@ -2,9 +2,10 @@
 rest.
 
 It renders the HTML (cheap), hashes it with the template's fonts and logo and the renderer's versions into a
-*revision*, and serves the PDF of that revision from settings.INVOICE_CACHE_DIR, rendering it first if it is not
-there. Whatever is printed — booking, lines, payments, buyer, seller settings, date, number, template, fonts — is
-in the hash, so any change makes a new revision; the revision is the PDF's strong ETag. Renders are limited per
+*revision*, and serves the PDF of that revision from settings.INVOICE_CACHE_DIR — or, with INVOICE_STORAGE, from
+that Django storage (an object store shared by every host: `shared`) — rendering it first if it is not there.
+Whatever is printed — booking, lines, payments, buyer, seller settings, date, number, template, fonts — is in the
+hash, so any change makes a new revision; the revision is the PDF's strong ETag. Renders are limited per
 process (`RenderLimiter`); the views run them on a small executor of their own (`render_threads`), so that
 they hold no request thread or database connection while rendering.
 """
@@ -27,6 +28,7 @@ import xhtml2pdf
 from django.conf import settings
 from django.db import connection
 
+from lebrq import objectstore
 from lebrq.exceptions import InvoiceBusy, InvoiceNotAvailable
 from lebrq.http.executor import RequestThreadTimeout
 from lebrq.tempfiles import INVOICE_RENDER
@@ -34,14 +36,20 @@ from lebrq.tempfiles import INVOICE_RENDER
 from ..models import Booking
 from .limits import owner_turns, render_limiter, render_threads
 from .pdf import ASSETS_DIR, invoice_html, render_html_to_file
+from .shared import (
+    REVISION_GRACE_SECONDS,
+    invoice_storage,
+    prune_stored_after_hit,
+    prune_stored_revisions,
+    stored_prefix,
+)
 
 logger = logging.getLogger("bookings.invoicing")
 
 #: Bump when the PDF changes for a reason the revision hash cannot see (the rendering code in `pdf`).
 LAYOUT_VERSION = "2"
-#: Seconds a superseded revision is kept after its successor was rendered, and partial renders a crash left
-#: behind before they are removed (see `prune_revisions`).
-REVISION_GRACE_SECONDS = 60
+#: Seconds partial renders a crash left behind are kept (see `prune_revisions`; REVISION_GRACE_SECONDS, from
+#: `shared`, is how long a superseded revision is kept after its successor was rendered).
 STALE_FILE_SECONDS = 3600
 
 _assets_digest_cache: dict[tuple, str] = {}
@@ -77,16 +85,18 @@ def invoice_revision(html: str) -> str:
 @dataclass(frozen=True)
 class InvoicePdf:
     """A cached invoice PDF: ``path`` is INVOICE_CACHE_DIR/<booking reference>/<revision>.pdf, which callers read
-    (or hand to `file_response`) and never delete; ``revision`` is its 32-hex-digit hash (`invoice_revision`);
-    ``size`` in bytes; ``modified`` the render time in epoch seconds; ``filename`` the download name, e.g.
-    "invoice-BK-0123456789.pdf".
+    (or hand to `file_response`) and never delete — or, in a shared storage (`invoice_storage`), None and ``key``
+    its name there, INVOICE_STORAGE_PREFIX<booking reference>/<revision>.pdf; ``revision`` is its 32-hex-digit
+    hash (`invoice_revision`); ``size`` in bytes; ``modified`` the render time in epoch seconds; ``filename`` the
+    download name, e.g. "invoice-BK-0123456789.pdf".
     """
 
-    path: Path
+    path: Path | None
     revision: str
     size: int
     modified: float
     filename: str
+    key: str | None = None
 
     @property
     def etag(self) -> str:
@@ -133,13 +143,22 @@ def prune_revisions(directory: Path, keep: str | None = None) -> int:
     return removed
 
 
+def _prune_after_hit(pending: "PendingRender") -> None:
+    if pending.key is None:
+        prune_revisions(pending.path.parent, keep=pending.path.name)
+    else:
+        prune_stored_after_hit(pending.reference, pending.revision)
+
+
 def discard_cached_invoices(booking_reference: str) -> int:
     """Remove every cached revision of a booking (one that no longer has an invoice); returns the count."""
     forget_latest(booking_reference)
+    if invoice_storage() is not None:
+        return prune_stored_revisions(booking_reference)
     return prune_revisions(booking_cache_dir(booking_reference))
 
 
-def _release_db_connection() -> None:
+def release_db_connection() -> None:
     """Give the request's database connection back (to the pool) before a render of up to seconds: the response
     needs no more queries. Not inside a transaction, which would be broken by it."""
     if not connection.in_atomic_block:
@@ -152,17 +171,18 @@ class PendingRender:
     by `prepare_invoice` — so the render itself reads nothing from it and may run in any thread.
 
     ``html`` the filled template; ``revision`` its `invoice_revision`; ``reference`` the booking reference;
-    ``filename`` the download name; ``path`` INVOICE_CACHE_DIR/<reference>/<revision>.pdf; ``owner`` the
-    booking's customer (id), who gets one render at a time.
+    ``filename`` the download name; ``path`` INVOICE_CACHE_DIR/<reference>/<revision>.pdf, or None and ``key`` the
+    name in `invoice_storage`; ``owner`` the booking's customer (id), who gets one render at a time.
     """
 
     html: str
     revision: str
     reference: str
     filename: str
-    path: Path
+    path: Path | None
     owner: int | None = None
     seq: int = 0
+    key: str | None = None
 
     def render(self, deadline: float) -> InvoicePdf:
         """Render into the cache under `render_limiter()` and return the cached PDF.
@@ -174,7 +194,10 @@ class PendingRender:
         ``deadline`` (a `time.monotonic()` value), else raises `InvoiceBusy`; a revision another thread rendered
         meanwhile is served as is. The PDF is rendered to a temporary file beside ``path`` and renamed into place
         with `os.replace` (a reader never sees a partial file, a failed render leaves none); superseded revisions
-        are then pruned (`prune_revisions`). Raises `InvoiceRenderError` when xhtml2pdf fails.
+        are then pruned (`prune_revisions`). In a shared storage it is rendered in FILE_UPLOAD_TEMP_DIR and
+        stored as ``key`` by one PUT that never replaces an existing object (another host's render of the same
+        revision is kept: `objectstore.save_file` exclusive), then the temporary file is removed. Raises
+        `InvoiceRenderError` when xhtml2pdf fails.
         """
         with render_limiter().owner(self.owner, deadline) as waited:
             return (latest_for(self) if waited else self).render_unowned(deadline)
@@ -183,26 +206,24 @@ class PendingRender:
         """`render` without the owner's turn (the caller holds it, e.g. `render_in_executor`)."""
         limiter = render_limiter()
         with limiter.revision(self.revision, deadline):
-            pdf = _cached_pdf(self.path, self.revision, self.filename)  # rendered while this one waited
+            pdf = cached_invoice(self)  # rendered while this one waited
             if pdf is None:
                 pdf = self._render_now(limiter, deadline)
         with _latest_guard:
             if _latest.get(self.reference) is self:  # rendered: later waiters find it cached; drop its HTML
                 _latest[self.reference] = dataclasses.replace(self, html="")
-        prune_revisions(self.path.parent, keep=self.path.name)
+        if self.key is None:
+            prune_revisions(self.path.parent, keep=self.path.name)
+        else:
+            prune_stored_revisions(self.reference, keep=f"{self.revision}.pdf")
         return pdf
 
     def _render_now(self, limiter, deadline: float) -> InvoicePdf:
         with limiter.slot(deadline):
             started = time.monotonic()
-            partial = render_html_to_file(self.html, self.path.parent)
-        try:
-            stat = partial.stat()
-            os.replace(partial, self.path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        pdf = InvoicePdf(self.path, self.revision, stat.st_size, stat.st_mtime, self.filename)
+            directory = self.path.parent if self.key is None else Path(settings.FILE_UPLOAD_TEMP_DIR)
+            partial = render_html_to_file(self.html, directory)
+        pdf = self._store(partial) if self.key is not None else self._move_into_place(partial)
         logger.info(
             "Rendered invoice %s revision %s: %d bytes in %.2f s",
             self.reference,
@@ -210,6 +231,25 @@ class PendingRender:
             pdf.size,
             time.monotonic() - started,
         )
+        return pdf
+
+    def _move_into_place(self, partial: Path) -> InvoicePdf:
+        try:
+            stat = partial.stat()
+            os.replace(partial, self.path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return InvoicePdf(self.path, self.revision, stat.st_size, stat.st_mtime, self.filename)
+
+    def _store(self, partial: Path) -> InvoicePdf:
+        try:
+            objectstore.save_file(invoice_storage(), self.key, partial, "application/pdf", exclusive=True)
+        finally:
+            partial.unlink(missing_ok=True)
+        pdf = cached_invoice(self)  # the store's size and Last-Modified: what every host announces
+        if pdf is None:
+            raise FileNotFoundError(f"invoice {self.key} is not in the store right after it was stored")
         return pdf
 
 
@@ -251,9 +291,18 @@ def latest_for(pending: PendingRender) -> PendingRender:
         latest = _latest.get(pending.reference)
     if latest is None or latest.seq <= pending.seq:
         return pending
-    if latest.html or latest.path.exists():
+    if latest.html or cached_invoice(latest) is not None:
         return latest
     return pending
+
+
+def pending_render(html: str, revision: str, reference: str, filename: str, owner: int | None = None) -> PendingRender:
+    """The `PendingRender` of ``revision``: its ``path`` in INVOICE_CACHE_DIR, or its ``key`` in the shared
+    `invoice_storage` when there is one."""
+    name = f"{revision}.pdf"
+    if invoice_storage() is None:
+        return PendingRender(html, revision, reference, filename, booking_cache_dir(reference) / name, owner)
+    return PendingRender(html, revision, reference, filename, None, owner, key=f"{stored_prefix(reference)}{name}")
 
 
 def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf | PendingRender:
@@ -261,11 +310,12 @@ def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf
     the `PendingRender` that will make it.
 
     Builds the HTML (numbering a first TAX INVOICE, see `build_invoice`) and its `invoice_revision`; if
-    INVOICE_CACHE_DIR/<reference>/<revision>.pdf exists the booking's superseded revisions are pruned and it is
-    returned. These are the only database reads of an invoice download. The pending render is also remembered as
-    the booking's latest (`latest_pending`), which a request that waited for its customer's other render renders
-    instead of its own. Raises `InvoiceNotAvailable` for a cancelled or rejected booking (whose cached revisions
-    are then removed).
+    INVOICE_CACHE_DIR/<reference>/<revision>.pdf exists (in a shared storage: its object, one HEAD request) the
+    booking's superseded revisions are pruned (in a shared storage at most once per `REVISION_GRACE_SECONDS`
+    per booking and process) and it is returned. These are the only database reads of an invoice download. The
+    pending render is also remembered as the booking's latest (`latest_pending`), which a request that waited for
+    its customer's other render renders instead of its own. Raises `InvoiceNotAvailable` for a cancelled or
+    rejected booking (whose cached revisions are then removed).
     """
     try:
         html = invoice_html(booking, now=now)
@@ -274,25 +324,19 @@ def prepare_invoice(booking: Booking, now: datetime | None = None) -> InvoicePdf
         raise
     revision = invoice_revision(html)
     reference = booking.booking_reference
-    pending = PendingRender(
-        html,
-        revision,
-        reference,
-        f"invoice-{reference}.pdf",
-        booking_cache_dir(reference) / f"{revision}.pdf",
-        owner=booking.customer_id,
-    )
-    pdf = _cached_pdf(pending.path, revision, pending.filename)
+    pending = pending_render(html, revision, reference, f"invoice-{reference}.pdf", owner=booking.customer_id)
+    pdf = cached_invoice(pending)
     if pdf is None:
         return remember_latest(pending)
-    prune_revisions(pending.path.parent, keep=pending.path.name)
+    _prune_after_hit(pending)
     return pdf
 
 
 def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     """The PDF of ``booking``'s invoice as of ``now`` (default: now), from the cache or rendered into it in the
     calling thread, after giving its database connection back (`prepare_invoice`, then `PendingRender.render`
-    waiting at most settings.INVOICE_RENDER_WAIT seconds).
+    waiting at most settings.INVOICE_RENDER_WAIT seconds). With settings.INVOICE_RENDERER "celery" a render
+    worker renders it instead, waited for as long (`jobs.submit`, `jobs.wait_render`).
 
     Raises `InvoiceNotAvailable` for a cancelled or rejected booking, `InvoiceBusy` when no render slot came free
     in time, `InvoiceRenderError` when xhtml2pdf fails.
@@ -300,7 +344,11 @@ def invoice_pdf(booking: Booking, now: datetime | None = None) -> InvoicePdf:
     prepared = prepare_invoice(booking, now)
     if isinstance(prepared, InvoicePdf):
         return prepared
-    _release_db_connection()
+    release_db_connection()
+    if settings.INVOICE_RENDERER == "celery":
+        from . import jobs  # Celery is loaded in celery mode only
+
+        return jobs.wait_render(prepared, jobs.submit(prepared))
     return prepared.render(time.monotonic() + settings.INVOICE_RENDER_WAIT)
 
 
@@ -311,11 +359,26 @@ async def render_in_executor(pending: PendingRender) -> InvoicePdf:
     `InvoiceBusy` (whose Retry-After is the limiter's). Raises what `PendingRender.render_unowned` raises."""
     deadline = time.monotonic() + settings.INVOICE_RENDER_WAIT
     async with owner_turns().turn(pending.owner, deadline) as waited:
-        target = latest_for(pending) if waited else pending
+
+        def render_target(deadline: float) -> InvoicePdf:
+            # latest_for may ask the shared storage (a HEAD request): in the render thread, not on the loop.
+            return (latest_for(pending) if waited else pending).render_unowned(deadline)
+
         try:
-            return await render_threads().run(target.render_unowned, deadline)
+            return await render_threads().run(render_target, deadline)
         except RequestThreadTimeout:
             raise InvoiceBusy(render_limiter().retry_after) from None
+
+
+def cached_invoice(pending: PendingRender) -> InvoicePdf | None:
+    """``pending``'s revision as it is in the cache now (local directory or shared storage; rendered by this or any
+    other process, a render worker's included), or None."""
+    if pending.key is None:
+        return _cached_pdf(pending.path, pending.revision, pending.filename)
+    found = objectstore.stat(invoice_storage(), pending.key)
+    if found is None:
+        return None
+    return InvoicePdf(None, pending.revision, found.size, found.modified, pending.filename, key=pending.key)
 
 
 def _cached_pdf(path: Path, revision: str, filename: str) -> InvoicePdf | None:

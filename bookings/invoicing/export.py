@@ -6,11 +6,13 @@ from pathlib import Path
 
 from django.conf import settings
 
+from lebrq import objectstore
 from lebrq.exceptions import InvoiceNotAvailable
 from lebrq.tempfiles import INVOICES_ZIP
 
 from ..models import Booking
 from .cache import invoice_pdf
+from .shared import invoice_storage
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,12 @@ def write_invoices_zip(booking_ids: list[int], directory: str | Path | None = No
                 except InvoiceNotAvailable as exc:
                     skipped.append((booking.booking_reference, str(exc)))
                     continue
-                archive.write(pdf.path, arcname=pdf.filename)
+                if pdf.key is None:
+                    archive.write(pdf.path, arcname=pdf.filename)
+                else:  # from the shared storage, one chunk at a time
+                    with archive.open(pdf.filename, "w", force_zip64=pdf.size > 2**31) as entry:
+                        for chunk in objectstore.iter_chunks(invoice_storage(), pdf.key, pdf.size):
+                            entry.write(chunk)
                 included.append(booking.booking_reference)
             if skipped:
                 archive.writestr("SKIPPED.txt", "".join(f"{reference}: {reason}\n" for reference, reason in skipped))

@@ -155,7 +155,7 @@ def settled_mtime(mtime: float) -> float:
 def file_response(
     request,
     *,
-    path: str | PathLike,
+    path: str | PathLike | None,
     representation: conditional.Representation,
     content_type: str,
     filename: str | None = None,
@@ -163,8 +163,13 @@ def file_response(
     cache_control: str | None = DEFAULT_CACHE_CONTROL,
     on_close: Callable[[], object] | None = None,
     chunk_size: int | None = None,
+    opener: Callable[[int, int], object] | None = None,
 ) -> HttpResponseBase:
     """Answer a GET or HEAD `request` for the file at `path`, already stat'ed into `representation`.
+
+    A stored object without a local path is given as `opener` instead (`path` None): ``opener(first, last)``
+    opens one byte range of it, and the body is a `lebrq.http.objects.ObjectRangeIterator` (see
+    `lebrq.http.objects.stored_file_response`); it is never offloaded.
 
     Status per `conditional.evaluate` (RFC 9110 §13.2.2, §14.2): 200 or 206 streams an async `FileRangeIterator`
     in reads of `chunk_size` bytes (default settings.STREAM_CHUNK_SIZE) with an exact Content-Length,
@@ -199,7 +204,8 @@ def file_response(
             as_attachment=as_attachment,
             cache_control=cache_control,
             chunk_size=settings.STREAM_CHUNK_SIZE if chunk_size is None else chunk_size,
-            offload=on_close is None and settings.DOWNLOAD_OFFLOAD == "x-accel",
+            offload=on_close is None and path is not None and settings.DOWNLOAD_OFFLOAD == "x-accel",
+            opener=opener,
         )
     except BaseException:
         if on_close is not None:
@@ -220,7 +226,7 @@ UNSATISFIED = {
 
 
 def _build_response(
-    request, *, path, representation, content_type, filename, as_attachment, cache_control, chunk_size, offload
+    request, *, path, representation, content_type, filename, as_attachment, cache_control, chunk_size, offload, opener
 ) -> HttpResponseBase:
     decision = conditional.evaluate(request.method, request.headers, representation)
     headers = {"ETag": representation.etag, "Last-Modified": http_date(representation.last_modified)}
@@ -259,7 +265,12 @@ def _build_response(
         if request.method == "HEAD":
             response = HttpResponse(status=decision.status, content_type=content_type, headers=headers)
         else:
-            body = FileRangeIterator(path, segments, chunk_size)
+            if opener is not None:
+                from lebrq.http.objects import ObjectRangeIterator
+
+                body = ObjectRangeIterator(opener, segments, chunk_size)
+            else:
+                body = FileRangeIterator(path, segments, chunk_size)
             response = StreamingHttpResponse(body, status=decision.status, content_type=content_type, headers=headers)
     return response
 

@@ -40,3 +40,26 @@ def test_quick_benchmark_runs_and_ours_stays_flat(tmp_path):
         assert int(rows[("ours", scenario)]["max_rss_growth_bytes"]) <= 2 * MiB, scenario
     # The naive way holds the whole 32 MiB file in memory to send it.
     assert int(rows[("naive", "download")]["max_rss_growth_bytes"]) >= 30 * MiB
+
+
+@pytest.mark.slow
+def test_s3_benchmark_one_gib_video_stays_within_8_mib(tmp_path):
+    """A 1 GiB video uploaded to, and read back from, a moto_server (media on S3): every scenario's worker RSS
+    growth ≤ 8 MiB (bench/files.py --servers s3 --check; ~6 minutes)."""
+    arguments = ["--sizes", "1G", "--servers", "s3", "--no-photo", "--rounds", "1", "--range-requests", "5"]
+    run = subprocess.run(
+        [sys.executable, "bench/files.py", *arguments, "--check", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    print(run.stdout)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with (tmp_path / "files.csv").open() as source:
+        rows = {row["scenario"]: row for row in csv.DictReader(source) if row["server"] == "s3"}
+    assert set(rows) == {"upload", "download", "range-tail", "parallel-16"}
+    assert rows["upload"]["statuses"] == "201"
+    assert rows["range-tail"]["statuses"] == "206"
+    for scenario, row in rows.items():
+        assert int(row["max_rss_growth_bytes"]) <= 8 * MiB, scenario

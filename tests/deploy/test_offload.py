@@ -198,6 +198,7 @@ class ObjectStorage(Storage):
 def test_storage_without_local_files_redirects_after_authorisation(
     monkeypatch, settings, customer_api, other_api, shared_media
 ):
+    settings.STORAGE_DOWNLOAD = "presigned"  # opt-in (the default streams: tests/uploads/test_s3_storage.py)
     monkeypatch.setattr(default_storage, "_wrapped", ObjectStorage("https://objects.example/media/"))
     document = upload(customer_api, "document", shared_media / "document.pdf")
     assert default_storage.size(document["path"]) == document["size"]
@@ -207,3 +208,20 @@ def test_storage_without_local_files_redirects_after_authorisation(
     assert response["Location"] == f"https://objects.example/media/{document['path']}"
     assert response["Cache-Control"] == "private, no-store"
     assert not any(Path(settings.MEDIA_ROOT).rglob("*.pdf"))
+
+
+def test_storage_without_local_files_streams_by_default(monkeypatch, customer_api, shared_media):
+    """Neither local nor S3: its file opened through the storage and read from the range's first byte."""
+    import asyncio
+    import contextlib
+
+    monkeypatch.setattr(default_storage, "_wrapped", ObjectStorage("https://objects.example/media/"))
+    document = upload(customer_api, "document", shared_media / "document.pdf")
+    response = customer_api.get(document["url"], headers={"Range": "bytes=10-19"})
+    assert response.status_code == 206
+
+    async def consume():
+        async with contextlib.aclosing(aiter(response)) as content:
+            return b"".join([chunk async for chunk in content])
+
+    assert asyncio.run(consume()) == default_storage.objects[document["path"]][10:20]

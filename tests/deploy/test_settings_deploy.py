@@ -98,6 +98,7 @@ def test_defaults_serve_plain_http_with_local_files(load_settings):
     assert settings["SECURE_PROXY_SSL_HEADER"] is None
     assert settings["SECURE_HSTS_SECONDS"] == 0
     assert settings["STORAGES"]["default"] == {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {}}
+    assert settings["INVOICE_STORAGE"] == ""  # invoices in INVOICE_CACHE_DIR
     assert settings["DOWNLOAD_OFFLOAD"] == ""
     assert settings["DOWNLOAD_OFFLOAD_LOCATIONS"] == {}
 
@@ -111,10 +112,17 @@ def test_production_knobs(load_settings):
         DOWNLOAD_OFFLOAD_LOCATIONS="/srv/lebrq/media=/_protected/media/,/srv/lebrq/invoices=/_protected/invoices/",
     )
     assert settings["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
-    assert settings["STORAGES"]["default"] == {
+    default = settings["STORAGES"]["default"]
+    client_config = default["OPTIONS"].pop("client_config")
+    assert default == {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {"bucket_name": "lebrq-media", "querystring_expire": 60},
     }
+    # Every wait on the store has a deadline: STORAGE_TIMEOUT (default 10 s) to connect and per read.
+    assert (client_config.connect_timeout, client_config.read_timeout) == (10.0, 10.0)
+    assert client_config.retries == {"max_attempts": 3, "mode": "standard"}
+    assert client_config.max_pool_connections == 32
+    assert settings["STORAGE_DOWNLOAD"] == "stream"
     assert settings["DOWNLOAD_OFFLOAD"] == "x-accel"
     assert settings["DOWNLOAD_OFFLOAD_LOCATIONS"] == {
         "/srv/lebrq/media": "/_protected/media/",

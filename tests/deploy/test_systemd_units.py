@@ -1,5 +1,5 @@
-"""deploy/systemd: the units' memory limits are what lebrq.memory reads as the cgroup limit, and the uvicorn unit
-runs the seed's command line."""
+"""deploy/systemd: the units' memory limits are what lebrq.memory reads as the cgroup limit, the uvicorn unit
+runs the seed's command line and the render unit the Celery worker with its limits."""
 
 import configparser
 import re
@@ -26,7 +26,10 @@ def size(value: str) -> int:
     return int(number) * 1024 ** " KMG".index(unit or " ")
 
 
-@pytest.mark.parametrize(("name", "memory_max"), [("lebrq-gunicorn.service", 2 * GiB), ("lebrq-uvicorn.service", GiB)])
+@pytest.mark.parametrize(
+    ("name", "memory_max"),
+    [("lebrq-gunicorn.service", 2 * GiB), ("lebrq-uvicorn.service", GiB), ("lebrq-render.service", GiB)],
+)
 def test_memory_accounting_and_limits(name, memory_max):
     unit = service(name)
     assert unit["MemoryAccounting"] == "yes"
@@ -57,6 +60,15 @@ def test_uvicorn_unit_selects_the_projects_protocol():
     example = (ROOT / "deploy" / "lebrq.env.example").read_text().splitlines()
     assert "UVICORN_HTTP=lebrq.http.protocols:AutoHTTPProtocol" in example
     assert "UVICORN_LOOP=lebrq.http.loops:new_event_loop" in example
+
+
+def test_render_unit_runs_the_celery_worker_with_its_limits():
+    command = service("lebrq-render.service")["ExecStart"].split()
+    assert command[:4] == ["/srv/lebrq/app/.venv/bin/celery", "-A", "lebrq", "worker"]
+    assert " ".join(command[4:]) == (
+        "--concurrency 2 --max-memory-per-child 300000 --max-tasks-per-child 200 --without-gossip --without-mingle "
+        "--loglevel INFO -n render@%H"
+    )
 
 
 def test_gunicorn_unit_uses_the_project_config():

@@ -16,7 +16,7 @@ def ids(messages) -> list[str]:
 
 
 def test_the_default_settings_pass_every_check():
-    assert len(lebrq_checks.SETTINGS_CHECKS) == 7
+    assert len(lebrq_checks.SETTINGS_CHECKS) == 9
     for check in lebrq_checks.SETTINGS_CHECKS:
         assert check() == [], check.__name__
 
@@ -130,6 +130,28 @@ def test_e011_download_offload_values(settings, value, expected):
         assert messages[0].msg == "DOWNLOAD_OFFLOAD must be 'x-accel' or empty, got 'sendfile'."
 
 
+@pytest.mark.parametrize(
+    ("renderer", "broker", "expected"),
+    [
+        ("inline", "", []),
+        ("celery", "redis://127.0.0.1:6379/2", []),
+        ("celery", "amqp://guest:guest@127.0.0.1:5672//", []),
+        ("threads", "", ["lebrq.E013"]),
+        ("celery", "", ["lebrq.E014"]),
+        ("celery", "sqs://queue", ["lebrq.E014"]),
+    ],
+)
+def test_e013_e014_invoice_renderer_and_its_broker(settings, renderer, broker, expected):
+    settings.INVOICE_RENDERER, settings.CELERY_BROKER_URL = renderer, broker
+    messages = lebrq_checks.check_invoice_renderer()
+    assert ids(messages) == expected
+    if expected == ["lebrq.E013"]:
+        assert messages[0].msg == "INVOICE_RENDERER must be 'inline' or 'celery', got 'threads'."
+    if expected == ["lebrq.E014"]:
+        needs = "INVOICE_RENDERER=celery needs a Redis or RabbitMQ CELERY_BROKER_URL"
+        assert messages[0].msg == f"{needs}, got {broker!r}."
+
+
 def test_w001_temp_dir_on_the_media_filesystem_passes(settings, tmp_path):
     # Directories not created yet are judged by the parent they will be created in.
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "not" / "yet" / "tmp")
@@ -197,3 +219,18 @@ def test_startup_checks_skip_silenced_errors(settings):
 
 def _warn(**kwargs):
     return [checks.Warning("A test warning.", id="lebrq.W999")]
+
+
+def test_e020_e021_e022_shared_storage_settings(settings):
+    from lebrq.checks import check_shared_storage
+
+    settings.STORAGE_DOWNLOAD = "redirect"
+    settings.INVOICE_STORAGE = "invoices"
+    settings.STORAGE_TIMEOUT = 0
+    assert [(message.id, message.msg) for message in check_shared_storage()] == [
+        ("lebrq.E020", "STORAGE_DOWNLOAD must be 'stream' or 'presigned', got 'redirect'."),
+        ("lebrq.E021", "INVOICE_STORAGE must be empty or one of default, staticfiles, got 'invoices'."),
+        ("lebrq.E022", "STORAGE_TIMEOUT must be a positive number of seconds, got 0."),
+    ]
+    settings.STORAGE_DOWNLOAD, settings.INVOICE_STORAGE, settings.STORAGE_TIMEOUT = "presigned", "default", 2.5
+    assert check_shared_storage() == []

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from lebrq.errors import ERROR_CODES
 from lebrq.schema import FIELD_CODES, error_codes
+from lebrq.upload_kinds import UPLOAD_KINDS
 from tests.lebrq.schema_paths import operation_for
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -284,3 +285,14 @@ def test_a_booking_is_addressed_by_id_or_reference_in_any_case_and_nothing_else(
     for key in ("x", "1.5", "BK-123", f"{booking.booking_reference}0", "-1"):
         response = staff_api.get(f"/api/bookings/{key}")
         assert (response.status_code, response.json()["code"]) == (404, "not_found"), key
+
+
+def test_uploads_document_the_idempotency_key_header(schema):
+    for kind in UPLOAD_KINDS:
+        operation = schema["paths"][f"/api/uploads/{kind}"]["post"]
+        headers = [parameter for parameter in operation["parameters"] if parameter["in"] == "header"]
+        assert [(header["name"], header["schema"], header.get("required", False)) for header in headers] == [
+            ("Idempotency-Key", {"type": "string"}, False)
+        ]
+        assert "idempotency_key_reused" in documented(schema, "post", f"/api/uploads/{kind}")["422"]
+        assert "invalid_idempotency_key" in documented(schema, "post", f"/api/uploads/{kind}")["400"]

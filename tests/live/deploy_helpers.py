@@ -24,8 +24,9 @@ from .harness import start_and_wait
 MiB = 1024 * 1024
 
 
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A P-256 certificate for localhost and 127.0.0.1, valid for a day; returns (certificate, key) PEM paths.
+def self_signed_certificate(directory: Path, addresses: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """A P-256 certificate for localhost, 127.0.0.1 and ``addresses`` (IP addresses), valid for a day; returns
+    (certificate, key) PEM paths.
 
     The certificate is its own CA, so clients trust it by taking the certificate file as their CA bundle.
     """
@@ -46,7 +47,12 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    *(x509.IPAddress(ipaddress.ip_address(address)) for address in ("127.0.0.1", *addresses)),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

@@ -1,6 +1,9 @@
 """Uploads and downloads through a real uvicorn worker, on the real sample media."""
 
 import hashlib
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -184,3 +187,28 @@ def test_large_upload_and_download_keep_worker_memory_flat(live_server_uvicorn, 
     # A body or file held in memory would add ~200 MiB; chunked streaming adds a few MiB at most.
     assert upload_rss.growth < 24 * MiB
     assert download_rss.growth < 24 * MiB
+
+
+def test_two_uploads_at_once_with_one_idempotency_key_store_one(live_server_uvicorn, shared_media):
+    """Sent together, both may miss the other's row when they look the key up: the unique (owner, key) constraint
+    keeps one row, the other request removes the bytes it stored and answers that row; a third, later, is answered
+    from the row. No temporary file is left."""
+    photo = (shared_media / "camera-with-gps.jpg").read_bytes()
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    before = {path for path in live_server_uvicorn.media_root.rglob("*") if path.is_file()}
+    start = threading.Barrier(2)
+
+    def send(_) -> httpx.Response:
+        with live_server_uvicorn.client() as client:
+            start.wait(10)
+            return client.post("/api/uploads/image", files={"file": ("photo.jpg", photo)}, headers=headers)
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(send, range(2))
+    with live_server_uvicorn.client() as client:  # later: answered from the row, the body never parsed
+        third = client.post("/api/uploads/image", files={"file": ("photo.jpg", photo)}, headers=headers)
+    assert [answer.status_code for answer in (first, second, third)] == [201, 201, 201], (first.text, second.text)
+    assert first.json() == second.json() == third.json()
+    added = {path for path in live_server_uvicorn.media_root.rglob("*") if path.is_file()} - before
+    assert added == {live_server_uvicorn.media_root / first.json()["path"]}
+    assert list(live_server_uvicorn.temp_dir.iterdir()) == []
