@@ -122,6 +122,7 @@ STATUS_SUMMARIES = {
     413: "A request body larger than allowed here",
     415: "A body or file of a type not accepted here",
     416: "The `Range` selects no byte of the file; `Content-Range` gives its size",
+    422: "Understood but refused: the request contradicts an earlier one (an `Idempotency-Key` reused)",
     429: "Too many requests; retry after `Retry-After` seconds",
     431: "The request head is too large",
     500: "An unexpected failure",

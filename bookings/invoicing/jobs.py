@@ -126,10 +126,17 @@ def _look(pending: PendingRender, deadline: float) -> InvoicePdf | float:
 
 async def await_render(pending: PendingRender, deadline: float) -> InvoicePdf:
     """``pending``'s PDF once a render worker has put it in the cache, awaited on the event loop (which keeps
-    serving other requests); `InvoiceBusy` if it is not there by ``deadline`` (from `submit`)."""
-    while not isinstance(found := _look(pending, deadline), InvoicePdf):
+    serving other requests); `InvoiceBusy` if it is not there by ``deadline`` (from `submit`). A look in a local
+    directory is a ``stat`` made on the loop; one in a shared storage is a request to the store (up to
+    settings.STORAGE_TIMEOUT seconds), made in a thread of the loop's default executor so the loop never waits."""
+    while True:
+        if pending.key is None:
+            found = _look(pending, deadline)
+        else:
+            found = await asyncio.to_thread(_look, pending, deadline)
+        if isinstance(found, InvoicePdf):
+            return found
         await asyncio.sleep(found)
-    return found
 
 
 def wait_render(pending: PendingRender, deadline: float) -> InvoicePdf:
