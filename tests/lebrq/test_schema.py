@@ -131,13 +131,16 @@ def test_each_operation_documents_the_errors_it_can_answer(schema):
         "too_many_fields",
         "corrupt_content",
         "metadata_not_removable",
+        "invalid_idempotency_key",
     ]
-    assert (image["411"], image["415"], image["507"]) == (
+    assert (image["411"], image["415"], image["422"], image["507"]) == (
         ["length_required"],
         ["unsupported_media_type"],
+        ["idempotency_key_reused"],
         ["insufficient_storage"],
     )
     assert image["429"] == ["too_many_uploads"]
+    assert image["503"][-2:] == ["upload_checks_busy", "storage_unavailable"]
     assert documented(schema, "post", "/api/uploads/video")["413"] == ["payload_too_large"]
     assert "401" not in documented(schema, "get", "/api/items")  # public: no token is read
     assert documented(schema, "get", "/static/{name}")["401"] == ["token_expired", "token_invalid", "token_revoked"]
