@@ -17,8 +17,11 @@ view runs, so it costs no password hash. When the cache cannot be reached the th
 and refreshes keep working meanwhile, since they do not use the cache.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Mapping
 
@@ -52,6 +55,23 @@ def account_named(request, fields=("username", "email")) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def _counter_lock(directory: str | None):
+    """An exclusive ``flock`` on ``<directory>/.throttle.lock`` while a counter of the file cache (whose
+    directory it is) is read and rewritten, so that the workers of one machine never lose each other's counts;
+    nothing for other caches (``directory`` None: Redis counts atomically, local memory is one process's)."""
+    if directory is None:
+        yield
+        return
+    os.makedirs(directory, exist_ok=True)
+    fd = os.open(os.path.join(directory, ".throttle.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 class _SharedRateThrottle(SimpleRateThrottle):
     """DRF's `SimpleRateThrottle` (rates as "N/period", `Throttled` with ``Retry-After``) counting in fixed
     windows of one period with atomic cache operations instead of its read-modify-write request history, which
@@ -59,10 +79,11 @@ class _SharedRateThrottle(SimpleRateThrottle):
 
     A window's counter is created with `cache.add` and advanced with `cache.incr`: atomic on Redis (``SET NX``,
     ``INCRBY``) across all workers and hosts; the file and local-memory caches read and rewrite, so one lock per
-    process serialises them (with the file cache, workers on one machine may still interleave: a burst split
-    over N workers can pass up to N - 1 requests too many). A fixed window admits at most twice the rate across
-    a window's end. The rate comes from the Django setting named by ``rate_setting`` when the request is checked
-    (so tests and deployments can change it). When the cache fails, so does the request (`ThrottleUnavailable`).
+    process serialises them, and with the file cache an exclusive ``flock`` on a file in its directory serialises
+    the workers of the machine too (`_counter_lock`): exact on one host. A fixed window admits at most twice the
+    rate across a window's end. The rate comes from the Django setting named by ``rate_setting`` when the request
+    is checked (so tests and deployments can change it). When the cache fails, so does the request
+    (`ThrottleUnavailable`).
     """
 
     rate_setting = ""
@@ -80,7 +101,7 @@ class _SharedRateThrottle(SimpleRateThrottle):
         self.window_end = (window + 1) * self.duration
         key = f"{key}:{window}"
         try:
-            with self._lock:
+            with self._lock, _counter_lock(getattr(self.cache, "_dir", None)):
                 self.cache.add(key, 0, timeout=self.duration + 1)
                 try:
                     count = self.cache.incr(key)
