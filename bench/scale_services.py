@@ -13,6 +13,7 @@ import secrets
 import shutil
 import socket
 import ssl
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.nginx_front import nginx_binary, render_site
+from bench.nginx_front import nginx_binary
 from bench.scale_hosts import Host, Machine, Topology, in_namespace, run
 from tests.live.deploy_helpers import NGINX_MAIN, self_signed_certificate
 
@@ -270,28 +271,24 @@ class Front:
         return ssl.create_default_context(cafile=self.ca_file)
 
     def write_site(self, upstreams: list[str]) -> Path:
-        """The rendered site file with ``upstreams`` ("address:port") as the upstream servers."""
-        values = {
+        """The site file rendered as a deployment renders it: deploy/nginx/render.py run with the app hosts'
+        environment (paths, upload limits, deadlines from their settings), with ``upstreams`` ("address:port") as
+        the upstream servers."""
+        site = self.directory / "lebrq.conf"
+        env = {
+            **self.app_env,
             "MEDIA_ROOT": str(self.directory / "media"),
             "INVOICE_CACHE_DIR": str(self.directory / "invoices"),
-            "STATIC_ROOT": self.app_env["STATIC_ROOT"],
-            "CLIENT_MAX_BODY_SIZE": str(2 * 1024**3),
-            "MAX_RANGES": "16",
-            "UPLOAD_KINDS": "image|video|document",
-            "SERVER_NAME": self.host.address,
-            "SSL_CERTIFICATE": str(self.ca_file),
-            "SSL_CERTIFICATE_KEY": str(self.key_file),
-            "UPSTREAM_SERVERS": "\n".join(f"    server {address};" for address in upstreams),
-            "HTTPS_LISTEN": f"{self.host.address}:443",
-            "HTTP_LISTEN": f"{self.host.address}:80",
-            "ACCESS_LOG": str(self.directory / "access.log"),
-            "ERROR_LOG": str(self.directory / "site-error.log"),
         }
-        from lebrq.upload_kinds import KIND_ALTERNATION
-
-        values["UPLOAD_KINDS"] = KIND_ALTERNATION
-        site = self.directory / "lebrq.conf"
-        site.write_text(render_site(values))
+        command = [
+            sys.executable, str(ROOT / "deploy" / "nginx" / "render.py"), "--server-name", self.host.address,
+            "--certificate", str(self.ca_file), "--certificate-key", str(self.key_file),
+            *(argument for address in upstreams for argument in ("--upstream", address)),
+            "--https-listen", f"{self.host.address}:443", "--http-listen", f"{self.host.address}:80",
+            "--access-log", str(self.directory / "access.log"), "--error-log", str(self.directory / "site-error.log"),
+            "--output", str(site),
+        ]  # fmt: skip
+        subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True)
         return site
 
     def start(self, machine: Machine, upstreams: list[str]) -> "Front":
@@ -303,7 +300,7 @@ class Front:
         site = self.write_site(upstreams)
         conf = self.directory / "nginx.conf"
         mime = Path("/etc/nginx/mime.types")
-        conf.write_text(NGINX_MAIN.format(user="user root;", directory=self.directory, site=site,
+        conf.write_text(NGINX_MAIN.format(user="user root;", directory=self.directory, site=site, connections=4096,
                                           mime_types=mime if mime.exists() else site))  # fmt: skip
         check = run(
             in_namespace(self.host.namespace, [binary, "-t", "-c", str(conf), "-p", str(self.directory)]), check=False
