@@ -153,4 +153,6 @@ def test_answers_left_unread_by_clients_that_went_away_are_freed(server_factory)
         return server.process.memory_info().rss / MiB
 
     sizes = [one_round() for _ in range(4)]
-    assert sizes[-1] - sizes[1] < 20, sizes
+    # Measured from round 1 to round 3: +9 and +24.8 MiB with the fix (allocator arenas still settling), +37 MiB
+    # with the leak (287 → 367 → 404 → 404 MiB: it saturated at the machine's free memory).
+    assert sizes[-1] - sizes[1] < 30, sizes
