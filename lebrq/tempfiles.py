@@ -5,6 +5,8 @@ Every name is `tempfile`'s: a prefix, 8 random characters of its alphabet ``[a-z
 
 - `REQUEST_SPOOL` ``spool-*.body``: a request body past FILE_UPLOAD_MAX_MEMORY_SIZE, in FILE_UPLOAD_TEMP_DIR
   (`lebrq.http.asgi_handler`);
+- `RESPONSE_SPOOL` ``answer-*.body``: a rendered response body past `lebrq.http.asgi_handler.SPOOL_RESPONSE_OVER`
+  while it is sent, in FILE_UPLOAD_TEMP_DIR (`lebrq.http.asgi_handler`);
 - `MULTIPART_UPLOAD` ``tmp*.upload[.ext]``: a multipart file part, in FILE_UPLOAD_TEMP_DIR (Django's
   `TemporaryUploadedFile`, made by `uploads.handlers`);
 - `INVOICE_RENDER` ``.render-*.pdf``: an invoice PDF being rendered (`bookings.invoicing.pdf.render_html_to_file`),
@@ -14,9 +16,9 @@ Every name is `tempfile`'s: a prefix, 8 random characters of its alphabet ``[a-z
 - `SCRUB_DERIVED`: beside a multipart upload while ExifTool strips its metadata (`uploads.scrub`), a hard link
   named ``<upload>.scrub.<type's extension>`` and ExifTool's own ``<that name>_exiftool_tmp``.
 
-A request removes its files when it ends, however it ends; the request spool is even unnamed (O_TMPFILE) or
-unlinked at once. Only a worker killed outright leaves one behind: `CLEANUP_NAMES` matches the names above,
-removed by ``cleanup_upload_temp`` from FILE_UPLOAD_TEMP_DIR; partial renders in the invoice cache are removed by
+A request removes its files when it ends, however it ends; the request and response spools are even unnamed
+(O_TMPFILE) or unlinked at once. Only a worker killed outright leaves one behind: `CLEANUP_NAMES` matches the names
+above, removed by ``cleanup_upload_temp`` from FILE_UPLOAD_TEMP_DIR; partial renders in the invoice cache are removed by
 `bookings.invoicing.cache.prune_revisions`.
 """
 
@@ -56,6 +58,7 @@ class TempName:
 
 
 REQUEST_SPOOL = TempName("spool-", ".body")
+RESPONSE_SPOOL = TempName("answer-", ".body")
 MULTIPART_UPLOAD = TempName("tmp", ".upload", extension=True)
 INVOICE_RENDER = TempName(".render-", ".pdf")
 INVOICES_ZIP = TempName("invoices-", ".zip")
@@ -71,5 +74,5 @@ SCRUB_DERIVED = (
 )
 
 #: Every kind above; `CLEANUP_NAMES` matches their names (``cleanup_upload_temp`` removes old ones).
-ALL = (REQUEST_SPOOL, MULTIPART_UPLOAD, INVOICE_RENDER, INVOICES_ZIP)
+ALL = (REQUEST_SPOOL, RESPONSE_SPOOL, MULTIPART_UPLOAD, INVOICE_RENDER, INVOICES_ZIP)
 CLEANUP_NAMES = re.compile("|".join([*(name.pattern for name in ALL), SCRUB_DERIVED]))

@@ -8,14 +8,19 @@ FILE_UPLOAD_TEMP_DIR instead (on disk, beside MEDIA_ROOT), and closes — so rem
 client that goes away mid-body, a cancelled task, a write error. A spool that fills the disk (ENOSPC) is
 answered 507 ``insufficient_storage`` in the API's JSON error shape.
 
+A rendered response body over 256 KiB is sent from an unnamed temporary file beside the spool
+(`spool_response`), so that a client slow to read it holds no more than a chunk of memory.
+
 It also builds Django's middleware chain so that a request enters a thread once (`load_middleware`).
 
 The spool is a `tempfile.TemporaryFile`: unnamed (O_TMPFILE) or unlinked at once, so even a SIGKILL leaves
 nothing in the directory (where a name is needed for a moment, it is `lebrq.tempfiles.REQUEST_SPOOL`'s).
 """
 
+import asyncio
 import contextlib
 import errno
+import logging
 import tempfile
 
 import django
@@ -23,14 +28,20 @@ from asgiref.sync import AsyncToSync
 from django.conf import settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
+from django.http import StreamingHttpResponse
 
 from lebrq.errors import domain_error, error_body
 from lebrq.exceptions import InsufficientStorage
 from lebrq.http.executor import RequestThreadsMixin
 from lebrq.http.guards import send_json
-from lebrq.tempfiles import REQUEST_SPOOL
+from lebrq.http.streaming import FileRangeIterator
+from lebrq.tempfiles import REQUEST_SPOOL, RESPONSE_SPOOL
 
 SPOOL_FULL_DETAIL = "The server has no room to receive this request body."
+#: Bytes of a rendered response body above which it is sent from a temporary file (`spool_response`).
+SPOOL_RESPONSE_OVER = 256 * 1024
+
+logger = logging.getLogger(__name__)
 
 
 class TempDirASGIHandler(RequestThreadsMixin, ASGIHandler):
@@ -77,7 +88,9 @@ class TempDirASGIHandler(RequestThreadsMixin, ASGIHandler):
             await super().listen_for_disconnect(receive)
 
     async def send_response(self, response, send):
-        """Django's, then — sent, failed or cancelled by a client that left — the response lets go of its body.
+        """Django's, with a rendered body over `SPOOL_RESPONSE_OVER` bytes sent from an unnamed temporary file
+        (`spool_response`); then — sent, failed or cancelled by a client that left — the response lets go of its
+        body.
 
         A DRF `Response` is in a reference cycle (its ``renderer_context`` holds the view, the view holds the
         response), so it is freed by the garbage collector, not when the last reference goes. A response that
@@ -86,10 +99,15 @@ class TempDirASGIHandler(RequestThreadsMixin, ASGIHandler):
         (measured: +77 MiB kept per 8 clients that asked for a 5 MB list and left). Dropping them here frees that
         memory at once; the small cycle is left to the collector.
         """
+        spooled = None
         try:
-            await super().send_response(response, send)
+            spooled = await spool_response(response)
+            await super().send_response(spooled or response, send)
         finally:
             release_body(response)
+            if spooled is not None:
+                for close in spooled._resource_closers:  # the spool's iterator (not close(): no second signal)
+                    close()
 
     async def read_body(self, receive):
         """The request body as a file positioned at 0; raises `RequestAborted` if the client disconnects."""
@@ -119,6 +137,46 @@ class TempDirASGIHandler(RequestThreadsMixin, ASGIHandler):
             raise
         body_file.seek(0)
         return body_file
+
+
+async def spool_response(response) -> StreamingHttpResponse | None:
+    """``response`` as a streaming response read from an unnamed temporary file (`RESPONSE_SPOOL`, in
+    FILE_UPLOAD_TEMP_DIR) if its rendered body is over `SPOOL_RESPONSE_OVER` bytes, else None.
+
+    A rendered body is held in memory until the client has taken it all; a client that reads slowly, or not at
+    all until SEND_TIMEOUT (30 s) cuts it off, would hold it that long — 8 such clients asking for a 5 MB booking
+    list held 8 × ~10 MB (body and serialized data), and the worker's RSS swung by that much. Written to the file
+    (in a thread) and released (`release_body`), the body then costs one STREAM_CHUNK_SIZE read at a time, and the
+    file goes with the descriptor, however the request ends. Status, headers (Content-Length among them) and
+    cookies are the response's. A body that cannot be written (a full disk: OSError) is sent from memory.
+    """
+    if response.streaming or sum(map(len, response._container)) <= SPOOL_RESPONSE_OVER:
+        return None
+    try:
+        spool, size = await asyncio.to_thread(_write_spool, response._container)
+    except OSError as exc:
+        logger.warning("Response body sent from memory: it could not be spooled (%s).", exc)
+        return None
+    release_body(response)
+    body = FileRangeIterator(spool, [(0, size - 1)], settings.STREAM_CHUNK_SIZE)
+    spooled = StreamingHttpResponse(body, status=response.status_code, headers=response.headers)
+    spooled.cookies = response.cookies
+    return spooled
+
+
+def _write_spool(parts: list[bytes]):
+    """(an unnamed temporary file holding ``parts``, positioned anywhere; their total size in bytes)."""
+    spool = tempfile.TemporaryFile(  # noqa: SIM115 -- returned open; closed by the response's iterator
+        dir=settings.FILE_UPLOAD_TEMP_DIR, prefix=RESPONSE_SPOOL.prefix, suffix=RESPONSE_SPOOL.suffix
+    )
+    try:
+        for part in parts:
+            spool.write(part)
+        spool.flush()
+    except BaseException:
+        spool.close()
+        raise
+    return spool, spool.tell()
 
 
 def release_body(response) -> None:

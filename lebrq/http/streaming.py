@@ -20,6 +20,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from os import PathLike
+from typing import BinaryIO
 from urllib.parse import quote
 
 from django.conf import settings
@@ -48,19 +49,21 @@ class FileRangeIterator:
     (`preadv` with RWF_NOWAIT, Linux); any other — the first, which opens the file, and each that would wait for
     the disk — runs in a worker thread (asyncio.to_thread). A thread hop per chunk was the main cost of a download.
 
+    `path` may also be a file open for binary reading (an unnamed temporary file): it is then read as it is.
     The file is opened on the first read (never, if no range is read) and closed when the last segment is done,
     when a read fails or is cancelled, or by `close()` — whichever comes first. `close()` is synchronous so that
     StreamingHttpResponse registers it as a resource closer and `HttpResponseBase.close()` runs it.
     A file shorter than a range raises OSError (the response already promised a Content-Length).
     """
 
-    def __init__(self, path: str | PathLike, segments: Iterable[Segment], chunk_size: int):
+    def __init__(self, path: str | PathLike | BinaryIO, segments: Iterable[Segment], chunk_size: int):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1 byte, got {chunk_size}")
-        self._path = path
+        opened = hasattr(path, "fileno")  # an open file (an unnamed spool): read from it, closed by close()
+        self._path = getattr(path, "name", "<file>") if opened else path
         self._segments = deque(segments)
         self._chunk_size = chunk_size
-        self._file = None
+        self._file = path if opened else None
         self._closed = False
         self._nowait = _RWF_NOWAIT is not None  # False once the platform or filesystem refuses RWF_NOWAIT
         # Held by each seek+read and by close(), so close() never races a read still running in a worker thread.

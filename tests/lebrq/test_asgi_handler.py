@@ -1,6 +1,7 @@
 """`TempDirASGIHandler`: the request body spools into FILE_UPLOAD_TEMP_DIR and is closed on every failure."""
 
 import asyncio
+import contextlib
 import errno
 import json
 import os
@@ -189,3 +190,91 @@ def test_middleware_and_view_run_in_one_thread_without_returning_to_the_loop(set
     assert sent[0]["status"] == 200
     assert threads["middleware"] == threads["view"] != threads["loop"]
     assert crossings == []
+
+
+# --- response bodies over SPOOL_RESPONSE_OVER are sent from an unnamed temporary file ------------------------------
+
+
+def big_response(size: int):
+    """An `HttpResponse` of ``size`` bytes (a repeating pattern) with a status, a header and a cookie of its own."""
+    from django.http import HttpResponse
+
+    response = HttpResponse(bytes(range(256)) * (size // 256), status=201, content_type="application/json")
+    response["Content-Length"] = str(size)
+    response["X-Own"] = "kept"
+    response.set_cookie("seen", "1")
+    return response
+
+
+def send_recording(handler, response, directory, fail_at: int | None = None):
+    """Send ``response`` through ``handler.send_response``; returns (messages, open files under ``directory`` and
+    ``response._container`` seen at each body message). ``fail_at``: the body message at which the client goes
+    away (the send raises CancelledError, as Django's `handle` cancels the task)."""
+    messages, seen = [], []
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            seen.append((len(open_files_under(directory)), list(response._container)))
+            if fail_at is not None and len(seen) == fail_at:
+                raise asyncio.CancelledError
+        messages.append(message)
+
+    async def main():
+        with contextlib.suppress(asyncio.CancelledError):
+            await handler.send_response(response, send)
+
+    asyncio.run(main())
+    return messages, seen
+
+
+def test_a_body_over_the_spool_size_is_sent_from_an_unnamed_file_and_released(handler, settings):
+    from lebrq.http.asgi_handler import SPOOL_RESPONSE_OVER
+
+    settings.STREAM_CHUNK_SIZE = 64 * KiB
+    size = SPOOL_RESPONSE_OVER + 256
+    response = big_response(size)
+    expected = response.content
+    messages, seen = send_recording(handler, response, settings.FILE_UPLOAD_TEMP_DIR)
+    start, *body = messages
+    assert start["status"] == 201
+    headers = dict(start["headers"])
+    assert (headers[b"Content-Length"], headers[b"X-Own"]) == (str(size).encode(), b"kept")
+    assert headers[b"Set-Cookie"].startswith(b"seen=1;")
+    assert b"".join(message.get("body", b"") for message in body) == expected
+    assert max(len(message.get("body", b"")) for message in body) == 64 * KiB
+    assert seen[0] == (1, [])  # while sent: one open file in the temp dir, nothing of the body in the response
+    assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
+    assert os.listdir(settings.FILE_UPLOAD_TEMP_DIR) == []  # unnamed: never a name in the directory
+
+
+def test_a_body_of_the_spool_size_is_sent_from_memory(handler, settings):
+    from lebrq.http.asgi_handler import SPOOL_RESPONSE_OVER
+
+    response = big_response(SPOOL_RESPONSE_OVER)
+    expected = response.content
+    messages, seen = send_recording(handler, response, settings.FILE_UPLOAD_TEMP_DIR)
+    assert b"".join(message.get("body", b"") for message in messages[1:]) == expected
+    assert seen[0] == (0, [expected])
+    assert response._container == []  # released once sent
+
+
+def test_a_client_gone_mid_body_closes_the_spooled_file(handler, settings):
+    from lebrq.http.asgi_handler import SPOOL_RESPONSE_OVER
+
+    response = big_response(4 * SPOOL_RESPONSE_OVER)
+    messages, seen = send_recording(handler, response, settings.FILE_UPLOAD_TEMP_DIR, fail_at=2)
+    assert [count for count, _ in seen] == [1, 1]
+    assert len(messages) == 2  # the start and one chunk
+    assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
+
+
+def test_a_body_that_cannot_be_spooled_is_sent_from_memory(handler, settings):
+    from lebrq.http import asgi_handler
+
+    response = big_response(2 * asgi_handler.SPOOL_RESPONSE_OVER)
+    expected = response.content
+    no_space = OSError(errno.ENOSPC, "No space left on device")
+    with mock.patch.object(asgi_handler, "_write_spool", side_effect=no_space):
+        messages, seen = send_recording(handler, response, settings.FILE_UPLOAD_TEMP_DIR)
+    assert b"".join(message.get("body", b"") for message in messages[1:]) == expected
+    assert seen[0] == (0, [expected])
