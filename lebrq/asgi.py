@@ -23,7 +23,7 @@ from lebrq.checks import run_startup_checks  # noqa: E402
 from lebrq.http.cors import CorsHeadersGuard  # noqa: E402
 from lebrq.http.early import HeadGuard  # noqa: E402
 from lebrq.http.guards import MemoryGuard, UploadLimitGuard  # noqa: E402
-from lebrq.memory import MemorySampler, MiB, freeze_heap  # noqa: E402
+from lebrq.memory import MemorySampler, MiB, freeze_heap, set_mmap_threshold  # noqa: E402
 
 logger = logging.getLogger("lebrq.memory")
 
@@ -70,6 +70,13 @@ def _guarded_application():
 
 
 run_startup_checks()  # uvicorn and gunicorn never run system checks: a bad setting stops the start here
+if settings.MALLOC_MMAP_THRESHOLD_BYTES:
+    pinned = set_mmap_threshold(settings.MALLOC_MMAP_THRESHOLD_BYTES)
+    logger.info(
+        "malloc mmap threshold %s at %d bytes (MALLOC_MMAP_THRESHOLD_BYTES)",
+        "fixed" if pinned else "NOT set (no glibc malloc)",
+        settings.MALLOC_MMAP_THRESHOLD_BYTES,
+    )
 application = build_application()
 
 gc_logger = logging.getLogger("lebrq.gc")

@@ -19,6 +19,11 @@ called by `lebrq.asgi`) refuse to go on; warnings (``lebrq.W0xx``) are reported 
 - ``lebrq.E012``: ``UPLOAD_CHECK_THREADS`` is below 1 (no upload could ever be checked).
 - ``lebrq.E013``: ``INVOICE_RENDERER`` is neither ``inline`` nor ``celery``.
 - ``lebrq.E014``: ``INVOICE_RENDERER`` is ``celery`` but ``CELERY_BROKER_URL`` is not a Redis or RabbitMQ URL.
+- ``lebrq.E020``–``E022``: ``STORAGE_DOWNLOAD`` is neither ``stream`` nor ``presigned``; ``INVOICE_STORAGE`` is
+  neither empty nor an alias of ``STORAGES``; ``STORAGE_TIMEOUT`` is not a positive number of seconds.
+- ``lebrq.E023``: ``MALLOC_MMAP_THRESHOLD_BYTES`` is not a number of bytes from 0 to 32 MiB.
+- ``lebrq.E024``: ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is not a positive number of bytes (None would let a JSON body be
+  read whole, however large).
 - ``lebrq.W001``: ``FILE_UPLOAD_TEMP_DIR`` is on another filesystem than ``MEDIA_ROOT``: a finished upload is then
   copied into place instead of renamed.
 """
@@ -230,6 +235,34 @@ def check_shared_storage(**kwargs) -> list[checks.CheckMessage]:
     return errors
 
 
+def check_memory_bounds(**kwargs) -> list[checks.CheckMessage]:
+    """lebrq.E023: ``MALLOC_MMAP_THRESHOLD_BYTES`` from 0 to 32 MiB (`lebrq.memory.set_mmap_threshold`);
+    lebrq.E024: Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` a positive number of bytes — it bounds what
+    `lebrq.parsers` reads of a JSON body (None is Django's "no limit")."""
+    from lebrq.memory import MMAP_THRESHOLD_MAX
+
+    errors = []
+    value = settings.MALLOC_MMAP_THRESHOLD_BYTES
+    if not (_is_int(value) and 0 <= value <= MMAP_THRESHOLD_MAX):
+        errors.append(
+            checks.Error(
+                f"MALLOC_MMAP_THRESHOLD_BYTES must be a number of bytes from 0 to {MMAP_THRESHOLD_MAX}, got {value!r}.",
+                hint="0 leaves glibc's own threshold; the default, 131072 (128 KiB), keeps RSS from creeping.",
+                id="lebrq.E023",
+            )
+        )
+    value = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if not (_is_int(value) and value > 0):
+        errors.append(
+            checks.Error(
+                f"DATA_UPLOAD_MAX_MEMORY_SIZE must be a positive number of bytes, got {value!r}.",
+                hint="It is the most of a JSON body read into memory; Django's default is 2621440 (2.5 MiB).",
+                id="lebrq.E024",
+            )
+        )
+    return errors
+
+
 #: Every settings check, in ID order; `lebrq.apps.LebrqConfig.ready` registers them.
 SETTINGS_CHECKS = (
     check_upload_memory_size,
@@ -241,6 +274,7 @@ SETTINGS_CHECKS = (
     check_deployment_switches,
     check_temp_dir_placement,
     check_shared_storage,
+    check_memory_bounds,
 )
 
 

@@ -221,6 +221,9 @@ MEMORY_GC_INTERVAL = env.float("MEMORY_GC_INTERVAL", default=0)  # seconds; 0: n
 # (what the first requests loaded: invoice fonts, caches); see lebrq.memory.freeze_heap. 0: no second freeze.
 GC_FREEZE = env.bool("GC_FREEZE", default=True)
 GC_FREEZE_WARM_AFTER = env.float("GC_FREEZE_WARM_AFTER", default=120)
+# Bytes from which glibc's malloc maps each block on its own and unmaps it when freed (lebrq.memory.
+# set_mmap_threshold); 0 leaves glibc's threshold, which grows with the blocks freed, and RSS with it.
+MALLOC_MMAP_THRESHOLD_BYTES = env.int("MALLOC_MMAP_THRESHOLD_BYTES", default=128 * 1024)
 
 # --- Readiness (/api/health/detailed, see health/checks.py) ---------------------------------------------
 HEALTH_DISK_MIN_FREE_BYTES = env.int("HEALTH_DISK_MIN_FREE_BYTES", default=1024 * MiB)

@@ -16,7 +16,7 @@ def ids(messages) -> list[str]:
 
 
 def test_the_default_settings_pass_every_check():
-    assert len(lebrq_checks.SETTINGS_CHECKS) == 9
+    assert len(lebrq_checks.SETTINGS_CHECKS) == 10
     for check in lebrq_checks.SETTINGS_CHECKS:
         assert check() == [], check.__name__
 
@@ -234,3 +234,27 @@ def test_e020_e021_e022_shared_storage_settings(settings):
     ]
     settings.STORAGE_DOWNLOAD, settings.INVOICE_STORAGE, settings.STORAGE_TIMEOUT = "presigned", "default", 2.5
     assert check_shared_storage() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0, []), (128 * 1024, []), (32 * 1024 * 1024, []), (32 * 1024 * 1024 + 1, ["lebrq.E023"]),
+     (-1, ["lebrq.E023"]), ("131072", ["lebrq.E023"])],
+)  # fmt: skip
+def test_e023_mmap_threshold_from_zero_to_32_mib(settings, value, expected):
+    settings.MALLOC_MMAP_THRESHOLD_BYTES = value
+    assert ids(lebrq_checks.check_memory_bounds()) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(2621440, []), (1, []), (None, ["lebrq.E024"]), (0, ["lebrq.E024"])])
+def test_e024_json_body_bound_is_a_positive_size(settings, value, expected):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = value
+    assert ids(lebrq_checks.check_memory_bounds()) == expected
+
+
+def test_e023_and_e024_name_their_settings(settings):
+    settings.MALLOC_MMAP_THRESHOLD_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE = -1, None
+    assert [message.msg for message in lebrq_checks.check_memory_bounds()] == [
+        "MALLOC_MMAP_THRESHOLD_BYTES must be a number of bytes from 0 to 33554432, got -1.",
+        "DATA_UPLOAD_MAX_MEMORY_SIZE must be a positive number of bytes, got None.",
+    ]

@@ -110,3 +110,30 @@ def test_freeze_heap_moves_live_objects_out_of_the_collectors_reach():
     finally:
         gc.unfreeze()
     assert any(o is survivor for o in gc.get_objects())
+
+
+@pytest.mark.parametrize(("threshold", "mapped"), [(None, 0), (128 * 1024, 1)])
+def test_a_fixed_mmap_threshold_maps_blocks_after_a_larger_one_was_freed(threshold, mapped):
+    """After a 5 MiB block is freed, glibc by default raises its threshold past 1 MiB, so a 1 MiB block comes
+    from the heap (no new mapping); with `set_mmap_threshold` it is still mapped on its own (mallinfo2's
+    ``hblks``: blocks mapped with mmap). In a child process: the test runner's malloc is left as it is."""
+    import subprocess
+    import sys
+
+    FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"  # struct mallinfo2
+    script = f"""
+import ctypes
+from lebrq.memory import set_mmap_threshold
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "{FIELDS}".split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+set = {threshold} is None or set_mmap_threshold({threshold})
+freed = bytearray(5 * 1024 * 1024)
+del freed
+before = libc.mallinfo2().hblks
+kept = bytearray(1024 * 1024)
+print(set, libc.mallinfo2().hblks - before)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", str(mapped)]
