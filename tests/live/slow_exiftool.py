@@ -1,6 +1,7 @@
 """An ExifTool stand-in for live tests: answers ``-ver``, and in ``-stay_open`` mode (the way `uploads.exiftool`
-runs it) answers each command after sleeping ``SLOW_EXIFTOOL_SECONDS``, as if the file needed that long. The command
-changes nothing (ExifTool's "1 image files unchanged", exit status 0). In the directory ``SLOW_EXIFTOOL_MARKS`` it
+runs it) answers a read (``-json``: no tag found) at once, and each other command after sleeping
+``SLOW_EXIFTOOL_SECONDS``, as if the file needed that long; that command changes nothing (ExifTool's "1 image files
+unchanged", exit status 0). In the directory ``SLOW_EXIFTOOL_MARKS`` it
 creates ``started-N`` when the N-th command arrives and ``done-N`` when it is answered.
 
 Run as ``python slow_exiftool.py ARGS``, through a wrapper script named by ``EXIFTOOL_PATH``.
@@ -23,6 +24,13 @@ def serve() -> None:
             return
         if argument != "-execute":
             command.append(argument)
+            continue
+        if "-json" in command:  # a read (which tags are there): nothing found, at once
+            sys.stdout.write(f'[{{"SourceFile": "{command[-1]}"}}]\n0\n{{ready}}\n')
+            sys.stdout.flush()
+            sys.stderr.write("{stderr-ready}\n")
+            sys.stderr.flush()
+            command = []
             continue
         number += 1
         (marks / f"started-{number}").touch()

@@ -128,6 +128,23 @@ def test_mp4_loses_quicktime_location_keeps_the_streams(copy):
     assert (after["Track1:ImageWidth"], after["Track1:ImageHeight"]) == (1280, 720)
 
 
+def test_mp4_loses_every_location_group_tag(copy):
+    """Tags of the Location group outside GPS and XMP: found by reading, deleted by name."""
+    video = copy("venue-tour.mp4")
+    exiftool_write(
+        video, "-Keys:LocationName=Kochi Home", "-Keys:LocationBody=Earth", "-UserData:LocationInformation=Kochi"
+    )
+    assert scrub.private_metadata(video, "video/mp4") == [
+        "Composite:GPSAltitude", "Composite:GPSAltitudeRef", "Composite:GPSLatitude", "Composite:GPSLongitude",
+        "Composite:GPSPosition", "Keys:LocationBody", "Keys:LocationName", "UserData:LocationInformation",
+    ]  # fmt: skip
+
+    assert scrub.scrub_file(video, "video/mp4").changed
+
+    assert [tag for tag in tags(video) if "Location" in tag or "GPS" in tag] == []
+    assert scrub.private_metadata(video, "video/mp4") == []
+
+
 def test_clean_file_is_left_unchanged(copy):
     video = copy("venue-tour.mp4")
     before = video.read_bytes()
