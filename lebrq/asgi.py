@@ -2,8 +2,9 @@
 
 Order, outermost first: `CorsHeadersGuard` (CORS headers on the guards' answers too), `MemoryGuard` (shed before
 anything else), `HeadGuard` (404/401/405/413/411/429 on the request head, `lebrq.http.early`), `UploadLimitGuard`
-(413/411 on headers), Django. ``MEMORY_PROTECTION_ENABLED=0`` removes the memory guard (the seed's rollback switch);
-the head and upload limits stay, since they are input validation rather than memory protection.
+(413/411 on headers), `AdmissionPoint` (where the concurrency cap counts, `lebrq.http.gate`), Django.
+``MEMORY_PROTECTION_ENABLED=0`` removes the memory guard (the seed's rollback switch); the head and upload limits
+stay, since they are input validation rather than memory protection.
 """
 
 import logging
@@ -22,6 +23,7 @@ from django.conf import settings  # noqa: E402  (after Django is set up)
 from lebrq.checks import run_startup_checks  # noqa: E402
 from lebrq.http.cors import CorsHeadersGuard  # noqa: E402
 from lebrq.http.early import HeadGuard  # noqa: E402
+from lebrq.http.gate import AdmissionPoint  # noqa: E402
 from lebrq.http.guards import MemoryGuard, UploadLimitGuard  # noqa: E402
 from lebrq.memory import MemorySampler, MiB, freeze_heap, set_mmap_threshold  # noqa: E402
 
@@ -35,7 +37,7 @@ def build_application():
 
 
 def _guarded_application():
-    limited = UploadLimitGuard(django_application, settings.UPLOAD_MAX_BYTES)
+    limited = UploadLimitGuard(AdmissionPoint(django_application), settings.UPLOAD_MAX_BYTES)
     limited = HeadGuard(
         limited, settings.DATA_UPLOAD_MAX_MEMORY_SIZE, settings.UPLOADS_PER_USER, settings.UPLOAD_RETRY_AFTER
     )

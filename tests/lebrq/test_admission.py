@@ -182,3 +182,58 @@ def test_the_overload_503_carries_cors_headers_for_an_allowed_origin(settings):
     other, status = asyncio.run(refused(b"http://evil.example"))
     assert status == 503
     assert b"access-control-allow-origin" not in other
+
+
+def test_a_deferred_gate_counts_only_what_reaches_the_admission_point():
+    """``deferred``: the gate hands itself to the `AdmissionPoint` through the scope; a layer in front of the point
+    that answers by itself (here: ``/refused`` → 401) takes no slot, so it is answered while the slot is held;
+    without a gate in the scope the point lets everything through."""
+    from lebrq.http.gate import SCOPE_KEY, AdmissionPoint
+
+    started, proceed = asyncio.Event(), asyncio.Event()
+
+    async def application(scope, receive, send):
+        if scope["path"] == "/slow":
+            started.set()
+            await proceed.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    point = AdmissionPoint(application)
+
+    async def head_guard(scope, receive, send):
+        if scope["path"] == "/refused":
+            await send({"type": "http.response.start", "status": 401, "headers": []})
+            return await send({"type": "http.response.body", "body": b""})
+        await point(scope, receive, send)
+
+    gate = AdmissionGate(head_guard, limit=1, retry_after=2, deferred=True)
+
+    async def request(path, app=gate):
+        messages = []
+
+        async def send(message):
+            messages.append(message)
+
+        scope = http_scope(path)
+        await app(scope, receive, send)
+        return messages[0]["status"], scope
+
+    async def scenario():
+        slow = asyncio.create_task(request("/slow"))
+        await started.wait()
+        held = gate.in_flight
+        refused_by_head = await request("/refused")
+        over_limit = await request("/api/venues")
+        proceed.set()
+        slow_status, slow_scope = await slow
+        ungated = await request("/api/venues", app=point)  # no gate in the scope: passes through
+        return held, refused_by_head, over_limit, (slow_status, slow_scope), ungated
+
+    held, refused_by_head, over_limit, slow, ungated = asyncio.run(scenario())
+    assert held == 1
+    assert refused_by_head[0] == 401
+    assert over_limit[0] == 503
+    assert slow[0] == 200 and slow[1][SCOPE_KEY] is gate
+    assert ungated[0] == 200 and SCOPE_KEY not in ungated[1]
+    assert gate.in_flight == 0

@@ -166,6 +166,31 @@ def test_past_the_limit_503_is_json_with_retry_after_and_health_is_never_refused
         pending.close()
 
 
+def test_requests_answered_from_their_head_take_no_slot(limit_one):
+    """With the one slot held by a login whose body is still arriving, what the request head alone decides is
+    answered as on an idle server — an anonymous upload 401, a body sent to a GET endpoint 413, an unknown path
+    with a body 404 — not 503 ``overloaded``; a request that needs the application still gets the 503."""
+    body = json.dumps({"username": "customer", "password": "lebrq-customer"}).encode()
+    head = (
+        "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    (pending,) = open_sockets(limit_one, 1, head.encode() + body[:5])
+    try:
+        time.sleep(0.3)
+        upload = httpx.post(limit_one.url + "/api/uploads/video", content=b"x" * 100, timeout=10)
+        get_with_body = httpx.request("GET", limit_one.url + "/api/venues", content=b"{}", timeout=10)
+        unknown = httpx.post(limit_one.url + "/api/nowhere", content=b"{}", timeout=10)
+        busy = httpx.get(limit_one.url + "/api/venues", timeout=10)
+        assert [(r.status_code, r.json()["code"]) for r in (upload, get_with_body, unknown, busy)] == [
+            (401, "not_authenticated"), (413, "payload_too_large"), (404, "not_found"), (503, "overloaded"),
+        ]  # fmt: skip
+        pending.sendall(body[5:])
+        assert read_response(pending)[0] == 200
+    finally:
+        pending.close()
+
+
 @pytest.fixture(scope="module")
 def gunicorn_seed_limit(tmp_path_factory):
     """gunicorn.conf.py with its default worker limit (30 per worker, 2 workers)."""
