@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from lebrq.schema import ApiSchema
+from lebrq.sizes import human_size
 
 from .sniffing import ACCEPTED
 
@@ -40,14 +41,6 @@ class UploadFileSerializer(serializers.Serializer):
     file = BinaryFileField(help_text="The file; its type is decided by its bytes, not by its name.")
 
 
-def human_bytes(size: int) -> str:
-    """``size`` bytes in the largest binary unit that divides it: ``15 MiB``, ``2 GiB``, ``1000 bytes``."""
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} bytes"
-
-
 class UploadSchema(ApiSchema):
     """The schema of one upload route: its kind (the view's ``kind``) names the operation and its description."""
 
@@ -65,7 +58,7 @@ class UploadSchema(ApiSchema):
         types = ", ".join(sorted(ACCEPTED[kind]))
         text = (
             f"Upload a{'n' if kind[0] in 'aeiou' else ''} {kind}: a multipart form whose field `file` is the file, "
-            f"at most {human_bytes(settings.UPLOAD_MAX_BYTES[kind])}, of one of these types (decided by its bytes): "
+            f"at most {human_size(settings.UPLOAD_MAX_BYTES[kind])}, of one of these types (decided by its bytes): "
             f"{types}. Location and device metadata are removed from images and videos before they are stored. "
             "Answers 201 with the stored upload; its `url` serves the file."
         )
