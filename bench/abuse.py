@@ -20,8 +20,8 @@ Attackers, side by side from the start, all from 127.0.0.1 and reconnecting when
 
 The first ``--warmup`` seconds (45) are a warm-up: every request kind, honest and hostile, has run before the RSS
 baseline is taken (caches, request threads, connection pools, libvips loaded once per process), and the clients
-that never read have been through one whole cycle: their answers (~10 MB each while it waits, 8 of them) are held
-until SEND_TIMEOUT (30 s) disconnects them, then they ask again — memory in use by the load, not drift. Worker RSS
+that never read have been through one whole cycle: each answer (~5 MB) waits in a temporary file until SEND_TIMEOUT
+(30 s) disconnects them, then they ask again. Worker RSS
 drift is the mean RSS of the last fifth of the measured time against that of its first fifth (layout b: the mean
 over the workers alive, which restarts replace). Success rates and latencies count every honest request, warm-up
 included.
@@ -192,6 +192,7 @@ class Sample:
     seconds: float
     status: int
     code: str  # the error body's "code" of a 503
+    idle: float = 0.0  # seconds since this client's previous request ended (its keep-alive connection's idle time)
 
 
 async def honest(
@@ -207,6 +208,7 @@ async def honest(
         kinds, weights = list(MIX), [weight for weight, _ in MIX.values()]
         first = rng.sample(kinds, len(kinds))
         await asyncio.sleep(rng.uniform(0, think))
+        previous_end = time.monotonic()
         while time.monotonic() < deadline:
             kind = first.pop() if first else rng.choices(kinds, weights)[0]
             started, status, code = time.monotonic(), 0, ""
@@ -227,7 +229,9 @@ async def honest(
                         code = response.json().get("code", "")
             except httpx.HTTPError as exc:
                 code = type(exc).__name__
-            samples.append(Sample(kind, started - begin, time.monotonic() - started, status, code))
+            ended = time.monotonic()
+            samples.append(Sample(kind, started - begin, ended - started, status, code, started - previous_end))
+            previous_end = ended
             await asyncio.sleep(rng.expovariate(1 / think))
 
 
@@ -325,8 +329,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{kind:<14} {len(mine):>6} {success:>10.2f} {percentile(ms, 50):>8.0f} {percentile(ms, 95):>8.0f} "
             f"{percentile(ms, 99):>8.0f} {sum(s.status == 503 for s in mine):>5}"
         )
-    failures = sorted({(s.kind, s.status, s.code) for s in samples if s.status != MIX[s.kind][1]})
+    failed = [s for s in samples if s.status != MIX[s.kind][1]]
+    failures = sorted({(s.kind, s.status, s.code) for s in failed})
     print("failures (kind, status, code):", ", ".join(" ".join(map(str, f)) for f in failures) or "none")
+    if failed:
+        print(
+            "failed requests, first 20 (started at s / took s / after the client was idle s):",
+            ", ".join(
+                f"{s.started:.1f}/{s.seconds:.3f}/{s.idle:.2f}" for s in sorted(failed, key=lambda s: s.started)[:20]
+            ),
+        )
     total = 100 * sum(s.status == MIX[s.kind][1] for s in samples) / len(samples)
     p95 = percentile([s.seconds for s in samples], 95)
     warm = [value for at, value in recorder.rss if at >= args.warmup]

@@ -76,7 +76,7 @@ if settings.MALLOC_MMAP_THRESHOLD_BYTES:
     pinned = set_mmap_threshold(settings.MALLOC_MMAP_THRESHOLD_BYTES)
     logger.info(
         "malloc mmap threshold %s at %d bytes (MALLOC_MMAP_THRESHOLD_BYTES)",
-        "fixed" if pinned else "NOT set (no glibc malloc)",
+        "fixed" if pinned else "NOT set (no glibc mallopt, or the value was refused)",
         settings.MALLOC_MMAP_THRESHOLD_BYTES,
     )
 application = build_application()

@@ -161,8 +161,9 @@ def set_mmap_threshold(size: int) -> bool:
     freed (up to 32 MiB). Once a 5 MB JSON answer has been freed, the next ones are carved from the request
     threads' heaps, which fragment and are not given back: measured with 8 clients asking for a 5 MB booking list
     again and again, worker RSS +30 MiB over 8 rounds (198 → 229 MiB) with the default, flat (169 → 170) with
-    the threshold set. Setting it turns that adjustment off. Allocations below it (Python's own small-object
-    arenas, 64 KiB file chunks) are unaffected.
+    the threshold set. Setting it turns that adjustment off. Allocations below it (64 KiB file chunks) are
+    unaffected, and so are Python's small-object arenas (mapped by Python itself). Under another allocator
+    preloaded in glibc's place (jemalloc, tcmalloc) the call reaches glibc's malloc and changes nothing.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt

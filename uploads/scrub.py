@@ -98,8 +98,9 @@ def scrub_file(path: str | os.PathLike, mime: str) -> ScrubResult:
     `DELETE_ARGUMENTS`, and the Location group's tags found in the file, by name (composite tags are computed from
     others, not stored).
 
-    Raises `MetadataNotRemovable` when ExifTool fails or when a read-only type carries private metadata.
-    Returns a `ScrubResult` with the new size and SHA-256 (computed by streaming the file) when it changed.
+    Raises `MetadataNotRemovable` when ExifTool fails, when a private tag is still there afterwards (one ExifTool
+    reads but cannot delete by its name, such as a track-level ``©xyz``), or when a read-only type carries private
+    metadata. Returns a `ScrubResult` with the new size and SHA-256 (computed by streaming the file) when it changed.
     Types neither writable nor read-only are left alone (``changed=False``).
     """
     if mime in READ_ONLY_TYPES:
@@ -114,8 +115,11 @@ def scrub_file(path: str | os.PathLike, mime: str) -> ScrubResult:
     with typed_path(path, WRITABLE_TYPES[mime]) as named:
         located = (f"-{tag}=" for tag in _read_tags(named, "-e", LOCATION_ARGUMENT))  # -e: no composite tags
         completed = _exiftool("-overwrite_original_in_place", *DELETE_ARGUMENTS, *located, os.path.abspath(named))
-    if completed.returncode != 0:
-        raise MetadataNotRemovable(f"The file's metadata cannot be rewritten: {_first_error(completed)}.")
+        if completed.returncode != 0:
+            raise MetadataNotRemovable(f"The file's metadata cannot be rewritten: {_first_error(completed)}.")
+        left = _read_tags(named, "-e", *READ_ARGUMENTS)  # checked, not assumed: a tag read but not deletable
+    if left:
+        raise MetadataNotRemovable(f"The file's private metadata ({', '.join(left[:5])}) cannot be removed.")
     if "1 image files updated" not in completed.stdout:
         return ScrubResult(changed=False)
     return ScrubResult(changed=True, size=os.path.getsize(path), sha256=file_sha256(path))

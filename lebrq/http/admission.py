@@ -1,12 +1,12 @@
 """Admission control: which requests a worker process takes on, counting work rather than sockets.
 
-uvicorn's own ``--limit-concurrency N`` refuses a request when N *connections* are open, so N - 1 clients that
-connect and send nothing (or made one request and keep the connection alive) make every request, health checks
-included, fail with a plain-text 503. Here the same number bounds *requests being computed*: a request counts from
-the moment its head is complete and has passed the checks made on the head alone (memory shedding, the early
-404/401/405/413/411/429; `lebrq.http.gate.AdmissionPoint`) until its response starts (`http.response.start`), or
-until the application returns. Idle, silent and half-sent connections, requests answered from their head, and
-responses being written to a slow reader count for nothing; their cost is bounded by deadlines instead.
+uvicorn's own ``--limit-concurrency N`` refuses a request when N *connections* are open, so N - 1 clients that connect
+and send nothing (or made one request and keep the connection alive) make every request, health checks included, fail
+with a plain-text 503. Here the same number bounds *requests being computed*: a request counts from the moment its head
+is complete and has passed the checks made on the head alone (memory shedding; for requests that declare a body, the
+early 404/401/405/413/411/429; `lebrq.http.gate.AdmissionPoint`) until its response starts (`http.response.start`), or
+until the application returns. Idle, silent and half-sent connections, requests answered from their head, and responses
+being written to a slow reader count for nothing; their cost is bounded by deadlines instead.
 
 The decision is pure (`admits`); `lebrq.http.protocols` applies it in uvicorn's protocol classes.
 """

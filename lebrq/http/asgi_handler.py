@@ -19,6 +19,7 @@ nothing in the directory (where a name is needed for a moment, it is `lebrq.temp
 
 import asyncio
 import contextlib
+import contextvars
 import errno
 import logging
 import tempfile
@@ -42,6 +43,9 @@ SPOOL_FULL_DETAIL = "The server has no room to receive this request body."
 SPOOL_RESPONSE_OVER = 256 * 1024
 
 logger = logging.getLogger(__name__)
+
+#: The method of the request being handled (`TempDirASGIHandler.handle`), read by `spool_response`.
+REQUEST_METHOD: contextvars.ContextVar[str] = contextvars.ContextVar("lebrq_request_method", default="")
 
 
 class TempDirASGIHandler(RequestThreadsMixin, ASGIHandler):
@@ -68,6 +72,7 @@ class TempDirASGIHandler(RequestThreadsMixin, ASGIHandler):
             self._middleware_chain = self.run_in_request_threads(chain)
 
     async def handle(self, scope, receive, send):
+        REQUEST_METHOD.set(scope.get("method", ""))  # this request's task and the tasks it starts
         try:
             await super().handle(scope, receive, send)
         except InsufficientStorage as exc:
@@ -148,20 +153,35 @@ async def spool_response(response) -> StreamingHttpResponse | None:
     list held 8 × ~10 MB (body and serialized data), and the worker's RSS swung by that much. Written to the file
     (in a thread) and released (`release_body`), the body then costs one STREAM_CHUNK_SIZE read at a time, and the
     file goes with the descriptor, however the request ends. Status, headers (Content-Length among them) and
-    cookies are the response's. A body that cannot be written (a full disk: OSError) is sent from memory.
+    cookies are the response's. A body that cannot be written (a full disk: OSError) is sent from memory, and so is
+    the body of an answer to HEAD (never sent). A client that leaves while the body is written cancels the wait;
+    the file is closed when the writing thread is done.
     """
-    if response.streaming or sum(map(len, response._container)) <= SPOOL_RESPONSE_OVER:
+    if REQUEST_METHOD.get() == "HEAD" or response.streaming:  # a HEAD's body is never sent (the server drops it)
         return None
+    if sum(map(len, response._container)) <= SPOOL_RESPONSE_OVER:
+        return None
+    writing = asyncio.ensure_future(asyncio.to_thread(_write_spool, response._container))
     try:
-        spool, size = await asyncio.to_thread(_write_spool, response._container)
+        spool, size = await asyncio.shield(writing)
+    except asyncio.CancelledError:  # the client left: close the file once the thread has written it
+        writing.add_done_callback(_close_written_spool)
+        raise
     except OSError as exc:
         logger.warning("Response body sent from memory: it could not be spooled (%s).", exc)
         return None
     release_body(response)
     body = FileRangeIterator(spool, [(0, size - 1)], settings.STREAM_CHUNK_SIZE)
-    spooled = StreamingHttpResponse(body, status=response.status_code, headers=response.headers)
+    spooled = StreamingHttpResponse(
+        body, status=response.status_code, reason=response.reason_phrase, headers=response.headers
+    )
     spooled.cookies = response.cookies
     return spooled
+
+
+def _close_written_spool(writing: asyncio.Future) -> None:
+    if not writing.cancelled() and writing.exception() is None:
+        writing.result()[0].close()
 
 
 def _write_spool(parts: list[bytes]):

@@ -108,15 +108,19 @@ class AdmissionGate:
 
 class AdmissionPoint:
     """Where a deferred `AdmissionGate` (the one `gate_for` makes) counts a request: `lebrq.asgi` puts it behind
-    the guards that answer from the request head alone (memory shedding, `lebrq.http.early.HeadGuard`'s
-    404/401/405/413/411/429, the per-kind upload limits), so that those answers — microseconds each, no thread, no
-    database — never take a slot nor wait for one. Measured with `bench/abuse.py`: 60 clients sending anonymous
-    uploads, answered 401 and back 0.2 s later, filled the 30 slots whenever the event loop fell behind (at a
-    cold start: 503 ``overloaded`` for honest requests in 2 of 10 runs). Without a gate in the scope (another
-    server, a test) the request passes through."""
+    the guards that answer from the request head alone (memory shedding; for a request that declares a body,
+    `lebrq.http.early.HeadGuard`'s 404/401/405/413/411/429 and the per-kind upload limits), so that those answers
+    — microseconds each, no thread, no database — never take a slot nor wait for one. Measured with
+    `bench/abuse.py`: 60 clients sending anonymous uploads, answered 401 and back 0.2 s later, filled the 30 slots
+    whenever the event loop fell behind. Without a gate in the scope (another server, a test) the request passes
+    through; a process that never builds one keeps a gate that counts by itself (`gate_for`)."""
+
+    #: Whether this process has built one (`gate_for` defers to it only then).
+    built = False
 
     def __init__(self, app):
         self.app = app
+        AdmissionPoint.built = True
 
     async def __call__(self, scope, receive, send):
         gate = scope.get(SCOPE_KEY) if scope["type"] == "http" else None
@@ -126,7 +130,9 @@ class AdmissionPoint:
 
 
 def gate_for(config, server_state) -> AdmissionGate:
-    """The one `AdmissionGate` of a uvicorn server (kept on its ``server_state``), made on first use."""
+    """The one `AdmissionGate` of a uvicorn server (kept on its ``server_state``), made on first use (the first
+    connection, after the application is loaded): deferred to the application's `AdmissionPoint` when the process
+    has built one (`lebrq.asgi` does), else counting requests from their head."""
     gate = getattr(server_state, "lebrq_admission", None)
     if gate is None:
         from django.conf import settings
@@ -136,7 +142,9 @@ def gate_for(config, server_state) -> AdmissionGate:
             config.limit_concurrency,
             settings.OVERLOAD_RETRY_AFTER,
             settings.ADMISSION_QUEUE_TIMEOUT,
-            deferred=True,  # counted at the application's `AdmissionPoint`
+            deferred=AdmissionPoint.built,  # counted at the application's `AdmissionPoint`, if it has one
         )
+        if not gate.deferred:
+            logger.warning("[Admission] the application has no AdmissionPoint: requests count from their head")
         server_state.lebrq_admission = gate
     return gate

@@ -60,7 +60,7 @@ class FileRangeIterator:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1 byte, got {chunk_size}")
         opened = hasattr(path, "fileno")  # an open file (an unnamed spool): read from it, closed by close()
-        self._path = getattr(path, "name", "<file>") if opened else path
+        self._path = path.name if opened and isinstance(path.name, str) else "a temporary file" if opened else path
         self._segments = deque(segments)
         self._chunk_size = chunk_size
         self._file = path if opened else None

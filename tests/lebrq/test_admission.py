@@ -237,3 +237,15 @@ def test_a_deferred_gate_counts_only_what_reaches_the_admission_point():
     assert slow[0] == 200 and slow[1][SCOPE_KEY] is gate
     assert ungated[0] == 200 and SCOPE_KEY not in ungated[1]
     assert gate.in_flight == 0
+
+
+@pytest.mark.parametrize("point_built", [True, False])
+def test_gate_for_defers_only_to_an_admission_point_the_process_built(monkeypatch, settings, point_built):
+    from types import SimpleNamespace
+
+    from lebrq.http.gate import AdmissionPoint, gate_for
+
+    monkeypatch.setattr(AdmissionPoint, "built", point_built)
+    config, state = SimpleNamespace(loaded_app=None, limit_concurrency=30), SimpleNamespace()
+    gate = gate_for(config, state)
+    assert (gate.deferred, gate.limit, gate_for(config, state) is gate) == (point_built, 30, True)

@@ -278,3 +278,54 @@ def test_a_body_that_cannot_be_spooled_is_sent_from_memory(handler, settings):
         messages, seen = send_recording(handler, response, settings.FILE_UPLOAD_TEMP_DIR)
     assert b"".join(message.get("body", b"") for message in messages[1:]) == expected
     assert seen[0] == (0, [expected])
+
+
+def test_the_body_of_an_answer_to_head_is_not_spooled(handler, settings):
+    from lebrq.http.asgi_handler import REQUEST_METHOD, SPOOL_RESPONSE_OVER
+
+    response = big_response(2 * SPOOL_RESPONSE_OVER)
+
+    async def main():
+        REQUEST_METHOD.set("HEAD")
+        return await asgi_handler_module().spool_response(response)
+
+    assert asyncio.run(main()) is None
+    assert len(response._container[0]) == 2 * SPOOL_RESPONSE_OVER
+
+
+def asgi_handler_module():
+    from lebrq.http import asgi_handler
+
+    return asgi_handler
+
+
+def test_a_client_gone_while_the_body_is_written_leaves_no_open_file(handler, settings):
+    """The wait for the writing thread is cancelled; the file it then returns is closed (not left to the GC)."""
+    import threading
+
+    module = asgi_handler_module()
+    response = big_response(2 * module.SPOOL_RESPONSE_OVER)
+    release, written = threading.Event(), []
+    original = module._write_spool
+
+    def slow_write(parts):
+        release.wait(5)
+        written.append(original(parts))
+        return written[-1]
+
+    async def main():
+        with mock.patch.object(module, "_write_spool", slow_write):
+            task = asyncio.create_task(module.spool_response(response))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            release.set()
+            for _ in range(100):  # the thread finishes; its done callback runs on the loop
+                await asyncio.sleep(0.01)
+                if written and written[0][0].closed:
+                    break
+
+    asyncio.run(main())
+    assert written[0][0].closed
+    assert open_files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
