@@ -214,7 +214,7 @@ MEMORY_RETRY_AFTER = env.int("MEMORY_RETRY_AFTER", default=5)
 # Seconds in Retry-After of a 503 for a request past the concurrency cap (lebrq.http.protocols).
 OVERLOAD_RETRY_AFTER = env.int("OVERLOAD_RETRY_AFTER", default=1)
 # Seconds a request past the concurrency cap waits for a slot before that 503.
-ADMISSION_QUEUE_TIMEOUT = env.float("ADMISSION_QUEUE_TIMEOUT", default=0.5)
+ADMISSION_QUEUE_TIMEOUT = env.float("ADMISSION_QUEUE_TIMEOUT", default=2.0)
 MEMORY_MAX_RSS_MB = env.int("MEMORY_MAX_RSS_MB", default=0)  # 0: no per-process cap
 MEMORY_GC_INTERVAL = env.float("MEMORY_GC_INTERVAL", default=0)  # seconds; 0: no periodic collection
 # Freeze the objects of start-up out of the collector's reach, and again GC_FREEZE_WARM_AFTER seconds later

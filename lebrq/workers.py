@@ -8,7 +8,7 @@ last, so this subclass carries the seed's `uvicorn ... --limit-concurrency 30 --
 (uvicorn's `UVICORN_` prefix), so one environment file configures both ways of running (deploy/README.md):
 
 - ``UVICORN_LIMIT_CONCURRENCY`` (default 30): requests being computed at once per worker process; past it a
-  request waits up to ``ADMISSION_QUEUE_TIMEOUT`` (0.5 s) for a slot, then gets 503 (JSON, ``Retry-After``).
+  request waits up to ``ADMISSION_QUEUE_TIMEOUT`` (2 s) for a slot, then gets 503 (JSON, ``Retry-After``).
   Idle connections do not count: the protocol classes of `lebrq.http.protocols` count work, not sockets
   (`lebrq.http.admission`).
 - ``UVICORN_HTTP`` (default ``lebrq.http.protocols:AutoHTTPProtocol``): the HTTP protocol class.

@@ -22,8 +22,8 @@ class AdmissionGate:
     (`lebrq.http.admission`); with ``deferred``, from the moment it reaches the application's `AdmissionPoint`
     instead (the gate puts itself in the scope under `SCOPE_KEY`). ``limit`` None admits everything; ``retry_after``
     is seconds, sent both as the ``Retry-After`` header and in the body. A request past the limit waits up to
-    ``queue_timeout`` seconds for a slot (first come, first served) before it is refused: a burst of a few
-    milliseconds is absorbed rather than answered 503.
+    ``queue_timeout`` seconds for a slot (first come, first served) before it is refused: a short burst is served
+    rather than answered 503.
     """
 
     def __init__(self, app, limit: int | None, retry_after: int, queue_timeout: float = 0.0, deferred: bool = False):
