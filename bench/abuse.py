@@ -57,7 +57,7 @@ for path in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(path))
 
 from abuse_servers import WORKERS, Fronted, Layout, Seed  # noqa: E402
-from load import Recorder, percentile  # noqa: E402
+from load import KEEPALIVE_EXPIRY, Recorder, percentile  # noqa: E402
 
 SHARED_MEDIA = Path(os.environ.get("LEBRQ_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
 MiB = 1024 * 1024
@@ -201,9 +201,11 @@ async def honest(
     """One honest client: one request of each kind (in a random order), then the mix, until ``deadline``."""
     rng = random.Random(number)
     address = f"127.0.0.{number + 2}"
-    transport = httpx.AsyncHTTPTransport(local_address=address, verify=layout.verify)
-    limits = httpx.Limits(keepalive_expiry=4.0)
-    async with httpx.AsyncClient(base_url=layout.url, transport=transport, timeout=30, limits=limits) as client:
+    # Idle connections dropped before the server's keep-alive timeout closes them (bench/load.py): the limits go
+    # to the transport, since a client given a transport ignores its own.
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+    transport = httpx.AsyncHTTPTransport(local_address=address, verify=layout.verify, limits=limits)
+    async with httpx.AsyncClient(base_url=layout.url, transport=transport, timeout=30) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         kinds, weights = list(MIX), [weight for weight, _ in MIX.values()]
         first = rng.sample(kinds, len(kinds))

@@ -206,8 +206,11 @@ class Customer:
     verify: ssl.SSLContext | bool = True  # httpx's verify, for a server with a certificate of its own
 
     def transport(self) -> httpx.AsyncHTTPTransport:
-        """A transport whose connections leave from the client's own address."""
-        return httpx.AsyncHTTPTransport(local_address=self.address, verify=self.verify)
+        """A transport whose connections leave from the client's own address and are dropped after
+        `KEEPALIVE_EXPIRY` seconds idle (a client given a transport takes its limits from it, not its own)."""
+        return httpx.AsyncHTTPTransport(
+            local_address=self.address, verify=self.verify, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+        )
 
     def take(self, tokens: dict) -> None:
         """Keep the tokens of a login or refresh answer (``{access_token, expires_in (seconds), refresh_token}``)."""
@@ -370,13 +373,11 @@ async def run_clients(url: str, fixture: Fixture, seconds: float, think: float, 
     kinds, weights = list(MIX), [weight for weight, _ in MIX.values()]
     # Made before the clock starts: building a client takes ~30 ms of blocking work (its SSL context), and 30 of
     # them made inside the loops would hold the event loop for a second, then release every client at once.
-    # Idle connections are dropped after 4 s, before uvicorn's keep-alive timeout (5 s) closes them: with equal
-    # timeouts a request sent just as the server closes the connection fails (ReadError), the race every HTTP
-    # client avoids by expiring its idle connections first.
-    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+    # Idle connections are dropped after 4 s (`Customer.transport`), before uvicorn's keep-alive timeout (5 s)
+    # closes them: with equal timeouts a request sent just as the server closes the connection fails (ReadError or
+    # RemoteProtocolError), the race every HTTP client avoids by expiring its idle connections first.
     clients_made = [
-        httpx.AsyncClient(base_url=url, transport=customer.transport(), timeout=60, limits=limits)
-        for customer in fixture.customers
+        httpx.AsyncClient(base_url=url, transport=customer.transport(), timeout=60) for customer in fixture.customers
     ]
     begin = time.monotonic()
     deadline = begin + seconds

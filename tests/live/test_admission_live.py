@@ -134,18 +134,25 @@ def limit_one(request, tmp_path_factory):
     server.stop()
 
 
-def test_past_the_limit_503_is_json_with_retry_after_and_health_is_never_refused(limit_one):
-    """A login whose body is still arriving is one request in flight: with ``--limit-concurrency 1`` the next
-    request gets the project's JSON 503 with ``Retry-After``; /health and readiness are still served; once the
-    login completes, requests are served again."""
+def login_in_flight(server) -> tuple[socket.socket, bytes]:
+    """A login whose body is still arriving (5 bytes of it sent, 0.3 s ago): one request in flight. Returns the
+    socket and the rest of the body."""
     body = json.dumps({"username": "customer", "password": "lebrq-customer"}).encode()
     head = (
         "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
-    (pending,) = open_sockets(limit_one, 1, head.encode() + body[:5])
+    (pending,) = open_sockets(server, 1, head.encode() + body[:5])
+    time.sleep(0.3)
+    return pending, body[5:]
+
+
+def test_past_the_limit_503_is_json_with_retry_after_and_health_is_never_refused(limit_one):
+    """A login whose body is still arriving is one request in flight: with ``--limit-concurrency 1`` the next
+    request gets the project's JSON 503 with ``Retry-After``; /health and readiness are still served; once the
+    login completes, requests are served again."""
+    pending, rest = login_in_flight(limit_one)
     try:
-        time.sleep(0.3)
         refused = httpx.get(limit_one.url + "/api/venues", timeout=10)
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "3"
@@ -159,7 +166,7 @@ def test_past_the_limit_503_is_json_with_retry_after_and_health_is_never_refused
         }
         assert httpx.get(limit_one.url + "/health", timeout=10).status_code == 200
         assert httpx.get(limit_one.url + "/api/health/detailed", timeout=10).status_code == 200
-        pending.sendall(body[5:])
+        pending.sendall(rest)
         assert read_response(pending)[0] == 200
         assert httpx.get(limit_one.url + "/api/venues", timeout=10).status_code == 200
     finally:
@@ -170,14 +177,8 @@ def test_requests_answered_from_their_head_take_no_slot(limit_one):
     """With the one slot held by a login whose body is still arriving, what the request head alone decides is
     answered as on an idle server — an anonymous upload 401, a body sent to a GET endpoint 413, an unknown path
     with a body 404 — not 503 ``overloaded``; a request that needs the application still gets the 503."""
-    body = json.dumps({"username": "customer", "password": "lebrq-customer"}).encode()
-    head = (
-        "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    (pending,) = open_sockets(limit_one, 1, head.encode() + body[:5])
+    pending, rest = login_in_flight(limit_one)
     try:
-        time.sleep(0.3)
         upload = httpx.post(limit_one.url + "/api/uploads/video", content=b"x" * 100, timeout=10)
         get_with_body = httpx.request("GET", limit_one.url + "/api/venues", content=b"{}", timeout=10)
         unknown = httpx.post(limit_one.url + "/api/nowhere", content=b"{}", timeout=10)
@@ -185,7 +186,7 @@ def test_requests_answered_from_their_head_take_no_slot(limit_one):
         assert [(r.status_code, r.json()["code"]) for r in (upload, get_with_body, unknown, busy)] == [
             (401, "not_authenticated"), (413, "payload_too_large"), (404, "not_found"), (503, "overloaded"),
         ]  # fmt: skip
-        pending.sendall(body[5:])
+        pending.sendall(rest)
         assert read_response(pending)[0] == 200
     finally:
         pending.close()
