@@ -226,6 +226,9 @@ def failover(topology, apps, front, db, s3, fixture, seconds: float) -> list[Che
           f"with their Idempotency-Key, {sum(s.status == 201 for s in retried)} of them then answered 201")  # fmt: skip
     name = "uploads: 201 and readable from B, or nothing stored"
     target = "rows = 201s, one per key, no orphan, none unfinished"
+    # What the operator runs after a host was killed (deploy/README.md, "Shared storage"): the SIGKILL may land
+    # between an object's upload and its row; nothing may be left after it.
+    print(f"  failover: cleanup_storage on B after the kill: {cleanup_after_kill(topology['app-b'], b.env)}")
     problems = upload_problems(b, topology.operator, db, s3, Path(b.env["MEDIA_ROOT"]), rows, answered, fixture)
     measured = "; ".join(problems[:5]) or (
         f"{answered} answered 201 = {len(rows)} rows, one per key, each read through B; {len(retried)} retried"
@@ -237,6 +240,15 @@ def failover(topology, apps, front, db, s3, fixture, seconds: float) -> list[Che
     for check in checks:
         print(f"  failover: {check.name}: {check.measured} ({result(check)})")
     return checks
+
+
+def cleanup_after_kill(host, env: dict) -> str:
+    """``manage.py cleanup_storage --older-than 0`` on ``host`` (the load is over: nothing is being uploaded);
+    returns its last line ("N multipart uploads, M objects without a row", or that the storage is local)."""
+    command = in_namespace(host.namespace, [sys.executable, "manage.py", "cleanup_storage", "--older-than", "0"])
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(command, cwd=root, env=env, check=True, capture_output=True, text=True, timeout=300)
+    return done.stdout.strip().splitlines()[-1]
 
 
 def upload_problems(b, source: str, db, s3, media_root: Path, rows, answered: int, fixture) -> list[str]:
